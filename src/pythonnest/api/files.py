@@ -1,0 +1,56 @@
+"""File and PEP 658 metadata downloads at stable, content-derived URLs.
+
+``/packages/<aa>/<bb>/<rest of sha256>/<filename>``: the path changes when the
+bytes do, so clients and proxies may cache a file forever.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.views.decorators.http import require_safe
+
+from pythonnest.api.responses import not_found
+from pythonnest.core.models import File
+from pythonnest.storage import blob_store
+
+METADATA_SUFFIX = ".metadata"
+
+
+def _blob_response(sha256: str, filename: str, content_type: str, upstream_url: str = "") -> HttpResponse:
+    store = blob_store()
+    path = store.path_for(sha256)
+    if not path.is_file():
+        if upstream_url:
+            return HttpResponseRedirect(upstream_url)
+        return not_found(f"{filename} is known to this index but its content is not on this server")
+    mode = settings.PYTHONNEST.xsendfile
+    if mode is None:
+        response = FileResponse(path.open("rb"), content_type=content_type)
+    else:
+        response = HttpResponse(content_type=content_type)
+        if mode == "nginx":
+            response["X-Accel-Redirect"] = settings.PYTHONNEST.xsendfile_nginx_prefix + store.relative_path(sha256)
+        else:
+            response["X-Sendfile"] = str(path)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["ETag"] = f'"{sha256}"'
+    response["Cache-Control"] = "max-age=31536000, public, immutable"
+    return response
+
+
+@require_safe
+def download(request: HttpRequest, prefix: str, filename: str) -> HttpResponse:
+    sha256 = prefix.replace("/", "")
+    wants_metadata = filename.endswith(METADATA_SUFFIX)
+    distribution_name = filename.removesuffix(METADATA_SUFFIX) if wants_metadata else filename
+    file = File.objects.filter(filename=distribution_name, sha256=sha256).only(
+        "sha256", "metadata_sha256", "upstream_url"
+    ).first()
+    if file is None:
+        return not_found(f"No file {filename} here")
+    if wants_metadata:
+        if not file.metadata_sha256:
+            return not_found(f"{distribution_name} has no core metadata file")
+        return _blob_response(file.metadata_sha256, filename, "application/octet-stream")
+    return _blob_response(file.sha256, filename, "application/octet-stream", file.upstream_url)

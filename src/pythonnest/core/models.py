@@ -1,0 +1,164 @@
+"""The catalog: projects, releases, files, and the journal of every change.
+
+Only ``pythonnest.core.services`` writes these tables; everything else reads
+them (see DESIGN.md, "The shape").
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class Project(models.Model):
+    """A named project; ``normalized_name`` is the PEP 503 form used in URLs."""
+
+    class Origin(models.TextChoices):
+        LOCAL = "local", "local"
+        MIRRORED = "mirrored", "mirrored"
+
+    name = models.CharField(max_length=200)
+    normalized_name = models.CharField(max_length=200, unique=True)
+    # The dependency-confusion guard (DESIGN.md invariant 7) reads this.
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.LOCAL)
+    created = models.DateTimeField(default=timezone.now)
+    # Serial of this project's newest journal entry (DESIGN.md invariant 1).
+    last_serial = models.BigIntegerField(default=0, db_index=True)
+
+    class Meta:
+        app_label = "pythonnest"
+        ordering = ["normalized_name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Release(models.Model):
+    """One version of a project, with the core metadata of its first file."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="releases")
+    version = models.CharField(max_length=100)
+    # packaging's canonical form, so that 1.0 and 1.0.0 are one release.
+    canonical_version = models.CharField(max_length=100)
+    created = models.DateTimeField(default=timezone.now)
+    yanked = models.BooleanField(default=False)
+    yanked_reason = models.TextField(blank=True, default="")
+
+    metadata_version = models.CharField(max_length=10, blank=True, default="")
+    summary = models.CharField(max_length=512, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    description_content_type = models.CharField(max_length=255, blank=True, default="")
+    author = models.TextField(blank=True, default="")
+    author_email = models.TextField(blank=True, default="")
+    maintainer = models.TextField(blank=True, default="")
+    maintainer_email = models.TextField(blank=True, default="")
+    license = models.TextField(blank=True, default="")
+    license_expression = models.TextField(blank=True, default="")
+    keywords = models.TextField(blank=True, default="")
+    home_page = models.TextField(blank=True, default="")
+    download_url = models.TextField(blank=True, default="")
+    requires_python = models.CharField(max_length=255, blank=True, default="")
+    # List-valued core metadata fields, stored as JSON lists (project_urls: a dict).
+    classifiers = models.JSONField(default=list, blank=True)
+    requires_dist = models.JSONField(default=list, blank=True)
+    requires_external = models.JSONField(default=list, blank=True)
+    provides_extra = models.JSONField(default=list, blank=True)
+    provides_dist = models.JSONField(default=list, blank=True)
+    obsoletes_dist = models.JSONField(default=list, blank=True)
+    platform = models.JSONField(default=list, blank=True)
+    supported_platform = models.JSONField(default=list, blank=True)
+    license_files = models.JSONField(default=list, blank=True)
+    dynamic = models.JSONField(default=list, blank=True)
+    project_urls = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        app_label = "pythonnest"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "canonical_version"], name="unique_release_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.name} {self.version}"
+
+
+class File(models.Model):
+    """A distribution file; its bytes live in the blob store under ``sha256``."""
+
+    class PackageType(models.TextChoices):
+        WHEEL = "bdist_wheel", "wheel"
+        SDIST = "sdist", "source"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="files")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="files")
+    filename = models.CharField(max_length=255, unique=True)
+    packagetype = models.CharField(max_length=20, choices=PackageType.choices)
+    python_version = models.CharField(max_length=100)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    md5 = models.CharField(max_length=32)
+    blake2_256 = models.CharField(max_length=64)
+    upload_time = models.DateTimeField(default=timezone.now)
+    requires_python = models.CharField(max_length=255, blank=True, default="")
+    # The PEP 658 core metadata file, itself a blob; empty when not offered.
+    metadata_sha256 = models.CharField(max_length=64, blank=True, default="")
+    # Where the file came from, for a redirect when the blob is missing.
+    upstream_url = models.CharField(max_length=2000, blank=True, default="")
+
+    class Meta:
+        app_label = "pythonnest"
+        ordering = ["filename"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class JournalEntry(models.Model):
+    """One change to the catalog; serials strictly increase in commit order."""
+
+    class Action(models.TextChoices):
+        CREATE_PROJECT = "create_project", "create project"
+        ADD_FILE = "add_file", "add file"
+        REMOVE_FILE = "remove_file", "remove file"
+        REMOVE_RELEASE = "remove_release", "remove release"
+        REMOVE_PROJECT = "remove_project", "remove project"
+        YANK_RELEASE = "yank_release", "yank release"
+        UNYANK_RELEASE = "unyank_release", "unyank release"
+        UPDATE_METADATA = "update_metadata", "update metadata"
+        SET_ORIGIN = "set_origin", "set origin"
+
+    serial = models.BigIntegerField(primary_key=True)
+    action = models.CharField(max_length=30, choices=Action.choices)
+    # Normalized name, kept as text: the entry outlives a deleted project.
+    project_name = models.CharField(max_length=200, db_index=True)
+    version = models.CharField(max_length=100, blank=True, default="")
+    filename = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    data = models.JSONField(default=dict, blank=True)
+    # What made the change: add, upload, update, import, web, admin.
+    source = models.CharField(max_length=20)
+    submitted_by = models.CharField(max_length=150, blank=True, default="")
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        app_label = "pythonnest"
+        ordering = ["serial"]
+        verbose_name_plural = "journal entries"
+
+    def __str__(self) -> str:
+        return f"#{self.serial} {self.action} {self.project_name}"
+
+
+class SerialCounter(models.Model):
+    """The single row that hands out serials.
+
+    Writers lock it for the rest of their transaction, so that serials are
+    given in the order transactions commit, which a reader polling
+    ``changelog_since_serial`` relies on.
+    """
+
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "pythonnest"
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -1,0 +1,171 @@
+"""Every write to the catalog goes through this module.
+
+Each function validates everything first, puts verified bytes in the blob
+store, then changes the catalog and records one journal entry in a single
+transaction (DESIGN.md, invariants 1, 2 and 5).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from pythonnest.core.distributions import DistributionInfo, canonical_version, inspect_distribution, parse_filename
+from pythonnest.core.exceptions import DuplicateFile, InvalidDistribution
+from pythonnest.core.journal import Action, lock_catalog, record_event
+from pythonnest.core.models import File, Project, Release
+from pythonnest.storage.local import LocalBlobStore, StagedBlob
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AddedFile:
+    """The outcome of adding one distribution file."""
+
+    file: File
+    serial: int
+    new_project: bool
+    new_release: bool
+
+
+def _check_not_present(filename: str, sha256: str | None = None) -> None:
+    existing = File.objects.filter(filename=filename).values_list("sha256", flat=True).first()
+    if existing is None:
+        return
+    if sha256 is not None and existing == sha256:
+        raise DuplicateFile(f"{filename}: already present with the same content, skipped")
+    raise DuplicateFile(f"{filename}: a different file with this name already exists")
+
+
+def add_distribution(
+    source_file: BinaryIO,
+    filename: str,
+    *,
+    store: LocalBlobStore,
+    source: str,
+    submitted_by: str = "",
+    origin: str = Project.Origin.LOCAL,
+    upstream_url: str = "",
+    expected_sha256: str | None = None,
+    max_size: int | None = None,
+) -> AddedFile:
+    """Add one wheel or sdist read from ``source_file`` to the catalog.
+
+    Raises InvalidDistribution for a bad file, DuplicateFile when the
+    filename is taken, IntegrityFailure when the bytes do not match
+    ``expected_sha256``. On any error nothing is stored.
+    """
+    parse_filename(filename)
+    staged = store.stage_file(source_file, expected_sha256=expected_sha256, max_size=max_size)
+    with staged:
+        _check_not_present(filename, staged.sha256)
+        info = inspect_distribution(staged.path, filename)
+        return _commit_distribution(
+            info,
+            staged,
+            store=store,
+            source=source,
+            submitted_by=submitted_by,
+            origin=origin,
+            upstream_url=upstream_url,
+        )
+
+
+def add_distribution_path(path: Path, *, store: LocalBlobStore, source: str = "add", **options) -> AddedFile:
+    """Add the distribution at ``path``; see ``add_distribution``."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InvalidDistribution(f"{path.name}: cannot read the file ({exc.strerror})") from exc
+    with handle:
+        return add_distribution(handle, path.name, store=store, source=source, **options)
+
+
+def _commit_distribution(
+    info: DistributionInfo,
+    staged: StagedBlob,
+    *,
+    store: LocalBlobStore,
+    source: str,
+    submitted_by: str,
+    origin: str,
+    upstream_url: str,
+) -> AddedFile:
+    parsed = info.parsed
+    metadata_blob = store.stage_bytes(info.metadata_bytes) if info.offers_core_metadata else None
+    created_blobs = []
+    try:
+        if staged.commit():
+            created_blobs.append(staged.sha256)
+        if metadata_blob is not None and metadata_blob.commit():
+            created_blobs.append(metadata_blob.sha256)
+        with transaction.atomic():
+            lock_catalog()
+            _check_not_present(parsed.filename, staged.sha256)
+            project, new_project = Project.objects.get_or_create(
+                normalized_name=parsed.normalized_name,
+                defaults={"name": info.name, "origin": origin},
+            )
+            release, new_release = Release.objects.get_or_create(
+                project=project,
+                canonical_version=canonical_version(parsed.version),
+                defaults={"version": info.version, **info.fields},
+            )
+            file = File.objects.create(
+                project=project,
+                release=release,
+                filename=parsed.filename,
+                packagetype=parsed.packagetype,
+                python_version=parsed.python_version,
+                size=staged.digests.size,
+                sha256=staged.digests.sha256,
+                md5=staged.digests.md5,
+                blake2_256=staged.digests.blake2_256,
+                upload_time=timezone.now(),
+                requires_python=info.fields["requires_python"] or release.requires_python,
+                metadata_sha256=metadata_blob.sha256 if metadata_blob else "",
+                upstream_url=upstream_url,
+            )
+            entry = record_event(
+                project,
+                Action.ADD_FILE,
+                source=source,
+                version=release.version,
+                filename=file.filename,
+                submitted_by=submitted_by,
+                data={
+                    "sha256": file.sha256,
+                    "size": file.size,
+                    "packagetype": file.packagetype,
+                    "python_version": file.python_version,
+                    "new_project": new_project,
+                    "new_release": new_release,
+                },
+            )
+    except (IntegrityError, DuplicateFile):
+        _remove_unreferenced(store, created_blobs)
+        # A concurrent writer added the same filename between our checks.
+        _check_not_present(parsed.filename, staged.sha256)
+        raise
+    except BaseException:
+        _remove_unreferenced(store, created_blobs)
+        raise
+    finally:
+        if metadata_blob is not None:
+            metadata_blob.discard()
+    logger.info("added %s as serial %d", file.filename, entry.serial)
+    return AddedFile(file=file, serial=entry.serial, new_project=new_project, new_release=new_release)
+
+
+def _remove_unreferenced(store: LocalBlobStore, sha256s: list[str]) -> None:
+    """Delete blobs this change created when no catalog row points at them."""
+    for sha256 in sha256s:
+        in_use = File.objects.filter(sha256=sha256).exists() or File.objects.filter(metadata_sha256=sha256).exists()
+        if not in_use:
+            store.delete(sha256)

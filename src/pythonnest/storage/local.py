@@ -1,0 +1,172 @@
+"""The local, content-addressed blob store.
+
+A blob lives at ``<root>/<aa>/<bb>/<sha256>``. "This will ensure that the
+contents of the file cannot change without it also changing the path." Bytes
+are streamed into a temporary file beside the store while they are hashed,
+checked, and only then renamed into place, so a reader never sees a partial
+blob (DESIGN.md invariant 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from pythonnest.core.exceptions import IntegrityFailure
+
+CHUNK_SIZE = 1024 * 1024
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Digests:
+    sha256: str
+    md5: str
+    blake2_256: str
+    size: int
+
+
+class _Hasher:
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.blake2 = hashlib.blake2b(digest_size=32)
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.sha256.update(chunk)
+        self.md5.update(chunk)
+        self.blake2.update(chunk)
+        self.size += len(chunk)
+
+    def digests(self) -> Digests:
+        return Digests(self.sha256.hexdigest(), self.md5.hexdigest(), self.blake2.hexdigest(), self.size)
+
+
+class StagedBlob:
+    """Bytes written and hashed in a temporary file, not yet in the store."""
+
+    def __init__(self, store: LocalBlobStore, path: Path, digests: Digests) -> None:
+        self.store = store
+        self.path = path
+        self.digests = digests
+        self._done = False
+
+    @property
+    def sha256(self) -> str:
+        return self.digests.sha256
+
+    def commit(self) -> bool:
+        """Move the bytes into place; True when the blob is new to the store."""
+        if self._done:
+            raise RuntimeError("blob already committed or discarded")
+        self._done = True
+        target = self.store.path_for(self.sha256)
+        if target.exists():
+            self.path.unlink(missing_ok=True)
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path, target)
+        return True
+
+    def discard(self) -> None:
+        if not self._done:
+            self._done = True
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> StagedBlob:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.discard()
+
+
+class LocalBlobStore:
+    """Blobs on the local filesystem, named by their sha256."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.temporary_dir = self.root / ".incoming"
+
+    @staticmethod
+    def relative_path(sha256: str) -> str:
+        if not _SHA256.match(sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / self.relative_path(sha256)
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def open(self, sha256: str) -> BinaryIO:
+        """Open a blob for reading; raises FileNotFoundError when it is missing."""
+        return self.path_for(sha256).open("rb")
+
+    def size(self, sha256: str) -> int:
+        return self.path_for(sha256).stat().st_size
+
+    def stage(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        expected_sha256: str | None = None,
+        expected_size: int | None = None,
+        max_size: int | None = None,
+    ) -> StagedBlob:
+        """Write ``chunks`` to a temporary file while hashing them.
+
+        Raises IntegrityFailure when the size or digest is not the one
+        expected, or the bytes exceed ``max_size``; nothing is left behind.
+        """
+        self.temporary_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.temporary_dir, prefix="blob-")
+        path = Path(name)
+        hasher = _Hasher()
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    if max_size is not None and hasher.size > max_size:
+                        raise IntegrityFailure(f"more than {max_size} bytes")
+                    if expected_size is not None and hasher.size > expected_size:
+                        raise IntegrityFailure(f"more than the {expected_size} bytes expected")
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            digests = hasher.digests()
+            if expected_size is not None and digests.size != expected_size:
+                raise IntegrityFailure(f"{digests.size} bytes received, {expected_size} expected")
+            if expected_sha256 is not None and digests.sha256 != expected_sha256.lower():
+                raise IntegrityFailure(f"sha256 {digests.sha256} does not match the expected {expected_sha256}")
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return StagedBlob(self, path, digests)
+
+    def stage_file(self, source: BinaryIO, **checks: object) -> StagedBlob:
+        return self.stage(iter(lambda: source.read(CHUNK_SIZE), b""), **checks)
+
+    def stage_bytes(self, data: bytes, **checks: object) -> StagedBlob:
+        return self.stage([data], **checks)
+
+    def put_bytes(self, data: bytes) -> Digests:
+        """Store small bytes (a metadata file) at once and return their digests."""
+        staged = self.stage_bytes(data)
+        staged.commit()
+        return staged.digests
+
+    def delete(self, sha256: str) -> None:
+        self.path_for(sha256).unlink(missing_ok=True)
+
+    def copy_to(self, sha256: str, destination: Path) -> None:
+        with self.open(sha256) as source, destination.open("wb") as target:
+            shutil.copyfileobj(source, target, CHUNK_SIZE)
