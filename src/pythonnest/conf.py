@@ -130,14 +130,14 @@ class Config:
         return values
 
 
-def installation_prefix() -> Path:
+def installation_prefix(package_dir: Path | None = None) -> Path:
     """The prefix the package is installed under (``<prefix>/lib/.../pythonnest``).
 
     As in the original, ``/foo/bar/lib/baz/pythonnest/djangoproject/settings.py``
     gives ``/foo/bar``. A source checkout has no ``lib`` folder above it; the
     running interpreter's prefix (the virtualenv) is used then.
     """
-    package_dir = Path(__file__).resolve().parent
+    package_dir = package_dir or Path(__file__).resolve().parent
     for parent in package_dir.parents:
         if parent.name in ("lib", "lib64", "Lib"):
             return parent.parent

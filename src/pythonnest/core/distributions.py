@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -120,7 +121,7 @@ def _wheel_metadata(path: Path, parsed: ParsedFilename, verify_archive: bool) ->
                 )
             with archive.open(matching[0]) as handle:
                 return _read_limited(handle, parsed.filename, "METADATA")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise InvalidDistribution(f"{parsed.filename}: unreadable zip archive ({exc})") from exc
 
 
@@ -161,7 +162,7 @@ def _sdist_metadata(path: Path, parsed: ParsedFilename, verify_archive: bool) ->
         if found is None:
             raise InvalidDistribution(f"{parsed.filename}: no PKG-INFO at the top of the sdist")
         return found
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise InvalidDistribution(f"{parsed.filename}: unreadable archive ({exc})") from exc
 
 
