@@ -27,3 +27,5 @@ if backend() == "sqlite":
     # A file, not memory, so that threads in the tests share the database
     # and sqlite's locking is exercised as in production.
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(_run_root, "test.sqlite3")}  # noqa: F405
+
+os.makedirs(STATIC_ROOT, exist_ok=True)  # noqa: F405

@@ -47,6 +47,10 @@ def test_parse_filename(filename, name, version, packagetype, python_version):
         "nodash.tar.gz",
         "",
         "six-1.0\n.tar.gz",
+        "invalid name-1.0.tar.gz",
+        "café-1.0.tar.gz",
+        "foo_-1.0.tar.gz",
+        "-foo-1.0.zip",
     ],
 )
 def test_parse_filename_refuses_bad_names(filename):

@@ -25,7 +25,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from pythonnest.core.exceptions import InvalidDistribution
-from pythonnest.core.names import NormalizedName
+from pythonnest.core.names import NormalizedName, is_valid_name
 
 # A metadata file larger than this is not metadata.
 MAX_METADATA_SIZE = 10 * 1024 * 1024
@@ -85,6 +85,9 @@ def parse_filename(filename: str) -> ParsedFilename:
             return ParsedFilename(filename, NormalizedName(name), version, WHEEL, ".".join(python_tags))
         if filename.endswith((".tar.gz", ".zip")):
             name, version = parse_sdist_filename(filename)
+            # packaging does not check an sdist's name part; PEP 508 does.
+            if not is_valid_name(name):
+                raise InvalidDistribution(f"{filename}: {name!r} is not a valid project name")
             return ParsedFilename(filename, NormalizedName(name), version, SDIST, "source")
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
         raise InvalidDistribution(f"{filename}: invalid distribution file name ({exc})") from exc
