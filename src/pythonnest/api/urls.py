@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from pythonnest.api import files, simple
+from pythonnest.api import files, json_api, simple, xmlrpc
 
 urlpatterns = [
     path("simple/", simple.simple_index, name="simple-index"),
@@ -12,4 +12,12 @@ urlpatterns = [
         files.download,
         name="file-download",
     ),
+    # PyPI answers with and without the trailing slash; so do we.
+    path("pypi/<str:name>/json", json_api.json_project, name="json-project"),
+    path("pypi/<str:name>/json/", json_api.json_project, name="json-project-slash"),
+    path("pypi/<str:name>/<str:version>/json", json_api.json_release, name="json-release"),
+    path("pypi/<str:name>/<str:version>/json/", json_api.json_release, name="json-release-slash"),
+    # XML-RPC today; the legacy upload API shares this URL (see xmlrpc.pypi_endpoint).
+    path("pypi", xmlrpc.pypi_endpoint, name="pypi-endpoint"),
+    path("pypi/", xmlrpc.pypi_endpoint, name="pypi-endpoint-slash"),
 ]

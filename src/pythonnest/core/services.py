@@ -16,9 +16,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pythonnest.core.distributions import DistributionInfo, canonical_version, inspect_distribution, parse_filename
-from pythonnest.core.exceptions import DuplicateFile, InvalidDistribution
+from pythonnest.core.exceptions import DuplicateFile, InvalidDistribution, NotFound
 from pythonnest.core.journal import Action, lock_catalog, record_event
-from pythonnest.core.models import File, Project, Release
+from pythonnest.core.models import File, JournalEntry, Project, Release
 from pythonnest.storage.local import LocalBlobStore, StagedBlob
 
 logger = logging.getLogger(__name__)
@@ -169,3 +169,48 @@ def _remove_unreferenced(store: LocalBlobStore, sha256s: list[str]) -> None:
         in_use = File.objects.filter(sha256=sha256).exists() or File.objects.filter(metadata_sha256=sha256).exists()
         if not in_use:
             store.delete(sha256)
+
+
+def yank_release(
+    project: Project, version: str, reason: str = "", *, source: str, submitted_by: str = ""
+) -> JournalEntry | None:
+    """Mark a release yanked (PEP 592), with an optional reason.
+
+    Returns the journal entry, or None when the release was already yanked
+    with that reason. Raises NotFound for an unknown version.
+    """
+    return _set_yanked(project, version, True, reason, source=source, submitted_by=submitted_by)
+
+
+def unyank_release(project: Project, version: str, *, source: str, submitted_by: str = "") -> JournalEntry | None:
+    """Make a yanked release installable again.
+
+    Returns the journal entry, or None when it was not yanked. Raises NotFound
+    for an unknown version.
+    """
+    return _set_yanked(project, version, False, "", source=source, submitted_by=submitted_by)
+
+
+def _set_yanked(
+    project: Project, version: str, yanked: bool, reason: str, *, source: str, submitted_by: str
+) -> JournalEntry | None:
+    with transaction.atomic():
+        lock_catalog()
+        release = Release.objects.filter(project=project, canonical_version=canonical_version(version)).first()
+        if release is None:
+            raise NotFound(f"{project.name} has no release {version}")
+        if release.yanked == yanked and release.yanked_reason == reason:
+            # Nothing changes, so there is nothing to journal.
+            return None
+        Release.objects.filter(pk=release.pk).update(yanked=yanked, yanked_reason=reason)
+        entry = record_event(
+            project,
+            Action.YANK_RELEASE if yanked else Action.UNYANK_RELEASE,
+            source=source,
+            version=release.version,
+            submitted_by=submitted_by,
+            data={"reason": reason} if yanked else {},
+        )
+    verb = "yanked" if yanked else "unyanked"
+    logger.info("%s %s %s as serial %d", verb, project.name, release.version, entry.serial)
+    return entry

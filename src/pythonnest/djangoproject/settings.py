@@ -86,7 +86,9 @@ def _database() -> dict:
             "timeout": 30,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
-        database["CONN_MAX_AGE"] = 0
+        # Connections are kept (CONN_MAX_AGE above), as for the server
+        # engines: opening one and running its PRAGMAs cost more than serving
+        # a cached index page (docs/performance.md).
     elif PYTHONNEST.database_engine.endswith("mysql"):
         _use_pymysql_if_needed()
         database["OPTIONS"] = {"charset": "utf8mb4", "isolation_level": "read committed"}

@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
@@ -72,8 +73,22 @@ class Command(BaseCommand):
             "--access-logfile",
             "-",
         ]
+        argv += _control_socket_arguments(settings.PYTHONNEST.root_path)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
         self.stdout.write(f"Serving PythonNest at http://{options['bind']}/ with {workers} workers")
         self.stdout.flush()
         # exec: gunicorn becomes this process, so signals reach it directly.
         os.execv(gunicorn, argv)
+
+
+def _control_socket_arguments(root_path) -> list[str]:
+    """Give gunicorn's control socket a path of this instance's own.
+
+    Recent gunicorn opens one at ~/.gunicorn/gunicorn.ctl by default, which
+    two instances on one host would fight over.
+    """
+    from gunicorn.config import KNOWN_SETTINGS
+
+    if any(setting.name == "control_socket" for setting in KNOWN_SETTINGS):
+        return ["--control-socket", str(root_path / "gunicorn.ctl")]
+    return []
