@@ -1,3 +1,12 @@
 """Django looks for an app's models here; they live in ``pythonnest.core``."""
 
-from pythonnest.core.models import File, JournalEntry, Project, Release, SerialCounter  # noqa: F401
+from pythonnest.core.models import (  # noqa: F401
+    File,
+    InstanceIdentity,
+    JournalEntry,
+    Project,
+    Release,
+    RemovedFilename,
+    SerialCounter,
+    SyncState,
+)

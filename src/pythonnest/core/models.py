@@ -6,6 +6,9 @@ them (see DESIGN.md, "The shape").
 
 from __future__ import annotations
 
+import uuid
+
+from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
 
@@ -24,6 +27,9 @@ class Project(models.Model):
     created = models.DateTimeField(default=timezone.now)
     # Serial of this project's newest journal entry (DESIGN.md invariant 1).
     last_serial = models.BigIntegerField(default=0, db_index=True)
+    # "Restrict to this group": everyone outside it must not see the project
+    # (DESIGN.md invariant 6). None means public.
+    private_group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         app_label = "pythonnest"
@@ -162,3 +168,54 @@ class SerialCounter(models.Model):
 
     def __str__(self) -> str:
         return str(self.value)
+
+
+class RemovedFilename(models.Model):
+    """A filename that was deleted; as on PyPI, an upload may never reuse it."""
+
+    filename = models.CharField(max_length=255, unique=True)
+    serial = models.BigIntegerField()
+
+    class Meta:
+        app_label = "pythonnest"
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class InstanceIdentity(models.Model):
+    """The single row holding this instance's UUID, made once, named in bundles."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "pythonnest"
+        verbose_name_plural = "instance identity"
+
+    def __str__(self) -> str:
+        return str(self.uuid)
+
+
+class SyncState(models.Model):
+    """How far export or import has gone for one tag (one peer)."""
+
+    class Direction(models.TextChoices):
+        EXPORT = "export", "export"
+        IMPORT = "import", "import"
+
+    tag = models.CharField(max_length=100)
+    direction = models.CharField(max_length=6, choices=Direction.choices)
+    # For an import, the source instance; for an export, ours.
+    peer_instance = models.CharField(max_length=36, blank=True, default="")
+    last_serial = models.BigIntegerField(default=0)
+    updated = models.DateTimeField(default=timezone.now)
+    # What the operator forced through (a gap accepted with --force), kept for audit.
+    forced = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        app_label = "pythonnest"
+        constraints = [models.UniqueConstraint(fields=["tag", "direction"], name="unique_sync_state")]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.tag} @ {self.last_serial}"

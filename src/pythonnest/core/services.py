@@ -18,7 +18,7 @@ from django.utils import timezone
 from pythonnest.core.distributions import DistributionInfo, canonical_version, inspect_distribution, parse_filename
 from pythonnest.core.exceptions import DuplicateFile, InvalidDistribution, NotFound
 from pythonnest.core.journal import Action, lock_catalog, record_event
-from pythonnest.core.models import File, JournalEntry, Project, Release
+from pythonnest.core.models import File, JournalEntry, Project, Release, RemovedFilename
 from pythonnest.storage.local import LocalBlobStore, StagedBlob
 
 logger = logging.getLogger(__name__)
@@ -214,3 +214,84 @@ def _set_yanked(
     verb = "yanked" if yanked else "unyanked"
     logger.info("%s %s %s as serial %d", verb, project.name, release.version, entry.serial)
     return entry
+
+
+def remove_file(
+    project: Project, filename: str, *, store: LocalBlobStore, source: str, submitted_by: str = ""
+) -> JournalEntry:
+    """Delete one file of a project; its name can never be uploaded again.
+
+    Raises NotFound when the project has no such file.
+    """
+    with transaction.atomic():
+        lock_catalog()
+        file = File.objects.select_related("release").filter(project=project, filename=filename).first()
+        if file is None:
+            raise NotFound(f"{project.name} has no file {filename}")
+        entry = record_event(
+            project,
+            Action.REMOVE_FILE,
+            source=source,
+            version=file.release.version,
+            filename=filename,
+            submitted_by=submitted_by,
+            data={"sha256": file.sha256},
+        )
+        _forget_files(project, [file], entry.serial, store)
+    logger.info("removed %s as serial %d", filename, entry.serial)
+    return entry
+
+
+def remove_release(
+    project: Project, version: str, *, store: LocalBlobStore, source: str, submitted_by: str = ""
+) -> JournalEntry:
+    """Delete a release and all its files. Raises NotFound for an unknown version."""
+    with transaction.atomic():
+        lock_catalog()
+        release = Release.objects.filter(project=project, canonical_version=canonical_version(version)).first()
+        if release is None:
+            raise NotFound(f"{project.name} has no release {version}")
+        files = list(release.files.all())
+        entry = record_event(
+            project,
+            Action.REMOVE_RELEASE,
+            source=source,
+            version=release.version,
+            submitted_by=submitted_by,
+            data={"filenames": sorted(file.filename for file in files)},
+        )
+        _forget_files(project, files, entry.serial, store)
+        release.delete()
+    logger.info("removed %s %s as serial %d", project.name, release.version, entry.serial)
+    return entry
+
+
+def remove_project(project: Project, *, store: LocalBlobStore, source: str, submitted_by: str = "") -> JournalEntry:
+    """Delete a project, its releases and files; the journal keeps its history."""
+    with transaction.atomic():
+        lock_catalog()
+        files = list(File.objects.filter(project=project))
+        versions = list(project.releases.values_list("version", flat=True))
+        entry = record_event(
+            project.normalized_name,
+            Action.REMOVE_PROJECT,
+            source=source,
+            submitted_by=submitted_by,
+            data={"filenames": sorted(file.filename for file in files), "versions": sorted(versions)},
+        )
+        _forget_files(project, files, entry.serial, store)
+        project.delete()
+    logger.info("removed project %s as serial %d", project.name, entry.serial)
+    return entry
+
+
+def _forget_files(project: Project, files: list[File], serial: int, store: LocalBlobStore) -> None:
+    """Delete file rows, remember their names, and drop orphaned blobs after commit."""
+    if not files:
+        return
+    File.objects.filter(pk__in=[file.pk for file in files]).delete()
+    for file in files:
+        RemovedFilename.objects.update_or_create(filename=file.filename, defaults={"serial": serial})
+    blobs = sorted({file.sha256 for file in files} | {file.metadata_sha256 for file in files if file.metadata_sha256})
+    # After commit only: a rolled-back removal must still find its bytes.
+    transaction.on_commit(lambda: _remove_unreferenced(store, blobs))
