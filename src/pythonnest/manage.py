@@ -20,8 +20,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"pythonnest-manage: error: {exc}", file=sys.stderr)
         sys.exit(2)
     from django.core.management import execute_from_command_line
+    from django.db.utils import OperationalError, ProgrammingError
 
-    execute_from_command_line(argv if argv is not None else sys.argv)
+    try:
+        execute_from_command_line(argv if argv is not None else sys.argv)
+    except (OperationalError, ProgrammingError) as exc:
+        # A missing table or an unreachable server: one line, not a traceback.
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"pythonnest-manage: database error: {first_line} (is the database up, and has "
+              "'pythonnest-manage syncdb' been run?)", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

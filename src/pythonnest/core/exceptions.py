@@ -31,3 +31,11 @@ class IntegrityFailure(PythonNestError):
 
 class NotFound(PythonNestError):
     """The project, release or file does not exist (or is not visible)."""
+
+
+class BundleError(PythonNestError):
+    """A bundle is malformed, damaged, forged, or cannot be written."""
+
+
+class BundleGap(BundleError):
+    """A bundle starts after the last serial imported for its tag."""

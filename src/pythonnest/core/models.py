@@ -87,6 +87,35 @@ class Release(models.Model):
         return f"{self.project.name} {self.version}"
 
 
+# Release columns that hold core metadata (copied between instances as a whole).
+RELEASE_METADATA_FIELDS = (
+    "metadata_version",
+    "summary",
+    "description",
+    "description_content_type",
+    "author",
+    "author_email",
+    "maintainer",
+    "maintainer_email",
+    "license",
+    "license_expression",
+    "keywords",
+    "home_page",
+    "download_url",
+    "requires_python",
+    "classifiers",
+    "requires_dist",
+    "requires_external",
+    "provides_extra",
+    "provides_dist",
+    "obsoletes_dist",
+    "platform",
+    "supported_platform",
+    "license_files",
+    "dynamic",
+    "project_urls",
+)
+
 class File(models.Model):
     """A distribution file; its bytes live in the blob store under ``sha256``."""
 

@@ -1,0 +1,280 @@
+"""``export``: write every change after a serial as a bundle.
+
+The manifest is built while the catalog's write lock is held, so that the
+project states it holds are exactly those at its last serial. The blobs are
+copied afterwards: they are immutable, named by their digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from pythonnest.bundles import signing
+from pythonnest.bundles.format import (
+    FILE_FIELDS,
+    MANIFEST,
+    MANIFEST_DIGEST,
+    RECORD_PROJECT,
+    RECORD_REMOVED_PROJECT,
+    RECORD_SUMMARY,
+    RELEASE_METADATA_FIELDS,
+    SIGNATURE,
+    Header,
+    check_tag,
+    dumps,
+)
+from pythonnest.core import peers
+from pythonnest.core.exceptions import BundleError
+from pythonnest.core.journal import Action, current_serial, lock_catalog
+from pythonnest.core.models import File, JournalEntry, Project, Release, SyncState
+from pythonnest.core.queries import version_sort_key
+from pythonnest.storage.local import LocalBlobStore
+
+logger = logging.getLogger(__name__)
+ALL_GROUPS = "*"
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    tag: str
+    serial: int | None = None
+    projects: frozenset[str] = frozenset()
+    requirements: tuple[Requirement, ...] = ()
+    allow_missing: bool = False
+    # Groups whose private projects this tag may receive; "*" for all.
+    private_groups: frozenset[str] = frozenset()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.projects or self.requirements)
+
+
+@dataclass
+class ExportPlan:
+    """What a bundle holds, before any byte is written."""
+
+    header: Header
+    manifest_path: Path
+    manifest_sha256: str
+    blobs: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    withheld: int = 0
+
+    @property
+    def blob_bytes(self) -> int:
+        return sum(self.blobs.values())
+
+
+def _private_allowed(group_name: str | None, options: ExportOptions) -> bool:
+    return group_name is None or ALL_GROUPS in options.private_groups or group_name in options.private_groups
+
+
+def _selected_names(touched: set[str], options: ExportOptions) -> set[str]:
+    if not options.partial:
+        return touched
+    wanted = {canonicalize_name(name) for name in options.projects}
+    wanted |= {canonicalize_name(requirement.name) for requirement in options.requirements}
+    return touched & wanted
+
+
+def _release_filter(normalized_name: str, options: ExportOptions) -> Callable[[str], bool] | None:
+    specifiers = [
+        requirement.specifier
+        for requirement in options.requirements
+        if canonicalize_name(requirement.name) == normalized_name and requirement.specifier
+    ]
+    if not specifiers or normalized_name in {canonicalize_name(name) for name in options.projects}:
+        return None
+    return lambda version: any(specifier.contains(version, prereleases=True) for specifier in specifiers)
+
+
+def _project_record(project: Project, options: ExportOptions, added: set[str], store: LocalBlobStore, plan: ExportPlan) -> dict:
+    releases = sorted(Release.objects.filter(project=project), key=lambda release: version_sort_key(release.version))
+    keep = _release_filter(project.normalized_name, options)
+    if keep is not None:
+        releases = [release for release in releases if keep(release.version)]
+    files_by_release: dict[int, list[File]] = {}
+    for file in File.objects.filter(project=project).order_by("filename"):
+        files_by_release.setdefault(file.release_id, []).append(file)
+    release_records = []
+    for release in releases:
+        record = {name: getattr(release, name) for name in RELEASE_METADATA_FIELDS}
+        record.update(
+            version=release.version,
+            yanked=release.yanked,
+            yanked_reason=release.yanked_reason,
+            created=release.created.isoformat(),
+            files=[_file_record(file, added, store, plan) for file in files_by_release.get(release.pk, [])],
+        )
+        release_records.append(record)
+    return {
+        "type": RECORD_PROJECT,
+        "name": project.name,
+        "normalized_name": project.normalized_name,
+        "origin": project.origin,
+        "private_group": project.private_group.name if project.private_group_id else None,
+        "last_serial": project.last_serial,
+        "partial_releases": keep is not None,
+        "releases": release_records,
+    }
+
+
+def _file_record(file: File, added: set[str], store: LocalBlobStore, plan: ExportPlan) -> dict:
+    record = {name: getattr(file, name) for name in FILE_FIELDS if hasattr(file, name)}
+    record["upload_time"] = file.upload_time.isoformat()
+    record["metadata_size"] = None
+    included = file.filename in added
+    if file.metadata_sha256:
+        metadata_path = store.path_for(file.metadata_sha256)
+        if metadata_path.is_file():
+            record["metadata_size"] = metadata_path.stat().st_size
+            if included:
+                plan.blobs[file.metadata_sha256] = record["metadata_size"]
+        elif included:
+            plan.missing.append(f"{file.filename}.metadata")
+    if included:
+        if store.exists(file.sha256):
+            plan.blobs[file.sha256] = file.size
+        else:
+            plan.missing.append(file.filename)
+            included = False
+    record["blob_included"] = included
+    return record
+
+
+def plan_export(options: ExportOptions, *, store: LocalBlobStore, scratch: Path) -> ExportPlan:
+    """Write the manifest into ``scratch`` and list the blobs it needs.
+
+    Raises BundleError for a bad tag or serial, or for missing blobs when
+    ``allow_missing`` is off (naming every one).
+    """
+    check_tag(options.tag)
+    source = peers.instance_id()
+    manifest_path = scratch / MANIFEST
+    digest = hashlib.sha256()
+    with transaction.atomic():
+        lock_catalog()
+        serial_to = current_serial()
+        if options.serial is not None:
+            serial_from = options.serial
+        else:
+            state = peers.sync_state(options.tag, SyncState.Direction.EXPORT)
+            serial_from = state.last_serial if state else 0
+        if serial_from < 0 or serial_from > serial_to:
+            raise BundleError(f"--serial {serial_from} is outside this catalog's serials (0 to {serial_to})")
+        in_range = JournalEntry.objects.filter(serial__gt=serial_from, serial__lte=serial_to)
+        touched = set(in_range.values_list("project_name", flat=True).distinct())
+        names = sorted(_selected_names(touched, options))
+        added = set(
+            JournalEntry.objects.filter(serial__gt=serial_from, action=Action.ADD_FILE).values_list("filename", flat=True)
+        )
+        selection = None
+        if options.partial:
+            selection = {
+                "projects": sorted(options.projects),
+                "requirements": sorted(str(requirement) for requirement in options.requirements),
+            }
+        header = Header(source, options.tag, serial_from, serial_to, timezone.now().isoformat(), selection)
+        plan = ExportPlan(header=header, manifest_path=manifest_path, manifest_sha256="")
+        counts = {"projects": 0, "removed_projects": 0, "releases": 0, "files": 0}
+        with manifest_path.open("wb") as manifest:
+
+            def write(record: dict) -> None:
+                line = dumps(record)
+                digest.update(line)
+                manifest.write(line)
+
+            write(header.to_json())
+            projects = {project.normalized_name: project for project in Project.objects.filter(normalized_name__in=names).select_related("private_group")}
+            for name in names:
+                project = projects.get(name)
+                if project is None:
+                    write({"type": RECORD_REMOVED_PROJECT, "normalized_name": name})
+                    counts["removed_projects"] += 1
+                    continue
+                group = project.private_group.name if project.private_group_id else None
+                if not _private_allowed(group, options):
+                    plan.withheld += 1
+                    continue
+                record = _project_record(project, options, added, store, plan)
+                write(record)
+                counts["projects"] += 1
+                counts["releases"] += len(record["releases"])
+                counts["files"] += sum(len(release["files"]) for release in record["releases"])
+            counts["blobs"] = len(plan.blobs)
+            counts["blob_bytes"] = plan.blob_bytes
+            counts["missing_blobs"] = len(plan.missing)
+            write({"type": RECORD_SUMMARY, "counts": counts})
+    plan.counts = counts
+    plan.manifest_sha256 = digest.hexdigest()
+    if plan.missing and not options.allow_missing:
+        listing = ", ".join(sorted(plan.missing))
+        raise BundleError(
+            f"{len(plan.missing)} file(s) to export are missing from the blob store: {listing} "
+            "(--allow-missing exports their metadata without them)"
+        )
+    return plan
+
+
+def write_bundle(
+    plan: ExportPlan,
+    writer,
+    *,
+    store: LocalBlobStore,
+    sign_key: Path | None = None,
+    on_blob: Callable[[int], None] = lambda size: None,
+) -> list[Path]:
+    """Write the planned bundle through ``writer``; returns the paths written."""
+    try:
+        writer.add_file(MANIFEST, plan.manifest_path)
+        writer.add_bytes(MANIFEST_DIGEST, f"{plan.manifest_sha256}\n".encode())
+        if sign_key is not None:
+            signature = signing.sign(signing.load_private_key(sign_key), plan.manifest_sha256)
+            writer.add_bytes(SIGNATURE, signature.to_bytes())
+        for sha256, size in sorted(plan.blobs.items()):
+            try:
+                writer.add_blob(sha256, store.path_for(sha256), size)
+            except FileNotFoundError as exc:
+                raise BundleError(f"blob {sha256} vanished from the store during the export") from exc
+            on_blob(size)
+        return writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def member_plan(plan: ExportPlan, signed: bool) -> list[tuple[str, int]]:
+    """Every member in write order with its size, for planning volumes."""
+    members = [(MANIFEST, plan.manifest_path.stat().st_size), (MANIFEST_DIGEST, 65)]
+    if signed:
+        members.append((SIGNATURE, 200))
+    members += [(f"blobs/{sha256}", size) for sha256, size in sorted(plan.blobs.items())]
+    return members
+
+
+def record_export(plan: ExportPlan, options: ExportOptions) -> None:
+    """Remember the last serial exported for the tag (not for a partial export)."""
+    if options.partial:
+        return
+    with transaction.atomic():
+        peers.record_sync(
+            options.tag,
+            SyncState.Direction.EXPORT,
+            last_serial=plan.header.serial_to,
+            peer_instance=plan.header.source_instance,
+        )
+
+
+def scratch_directory() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="pythonnest-export-")

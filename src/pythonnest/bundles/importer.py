@@ -1,0 +1,405 @@
+"""``import``: apply a bundle whole, or not at all (DESIGN.md invariant 4).
+
+1. The manifest is checked: its digest, its signature, its header, the serial
+   range against what this tag already imported, and every record.
+2. Every blob is streamed into the store's staging area and verified against
+   its name and size. Nothing is visible yet.
+3. The staged blobs are moved into place (content addressing makes that safe
+   even if what follows fails), then the catalog changes in one transaction,
+   with the tag's new serial.
+
+A crash anywhere leaves the catalog as it was; running the import again
+finishes the job. A bundle already imported is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from pythonnest.bundles import signing
+from pythonnest.bundles.format import (
+    RECORD_PROJECT,
+    RECORD_REMOVED_PROJECT,
+    RECORD_SUMMARY,
+    SHA256,
+    Header,
+    check_tag,
+    loads,
+)
+from pythonnest.bundles.reader import TAR_ERRORS, BundleSource, open_bundle
+from pythonnest.core import peers, replica
+from pythonnest.core.distributions import parse_filename
+from pythonnest.core.exceptions import BundleError, BundleGap, IntegrityFailure, InvalidDistribution
+from pythonnest.core.journal import lock_catalog
+from pythonnest.core.models import File, Project, SyncState
+from pythonnest.core.names import is_valid_name
+from pythonnest.storage.local import CHUNK_SIZE, LocalBlobStore, StagedBlob
+
+logger = logging.getLogger(__name__)
+_HASHED_FIELD = re.compile(r"^[0-9a-f]*$")
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    tag: str | None = None
+    force: bool = False
+    require_signature: bool = False
+    trusted_keys: dict = field(default_factory=dict)
+
+
+@dataclass
+class ManifestFacts:
+    """What checking the manifest learned, before anything changes."""
+
+    header: Header
+    tag: str
+    counts: dict
+    needed_blobs: dict[str, int] = field(default_factory=dict)
+    project_names: list[str] = field(default_factory=list)
+    removed_names: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    signed_by: str | None = None
+    forced_gap: dict | None = None
+    already_imported: bool = False
+
+
+@dataclass
+class ImportSummary:
+    facts: ManifestFacts
+    counts: replica.ReplicaCounts = field(default_factory=replica.ReplicaCounts)
+    blobs_stored: int = 0
+    blob_bytes: int = 0
+    missing_blobs: list[str] = field(default_factory=list)
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict]]:
+    with path.open("rb") as manifest:
+        for number, line in enumerate(manifest, start=1):
+            yield number, loads(line, f"manifest line {number}")
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_file_record(record: dict, project: str, where: str) -> None:
+    try:
+        filename = record["filename"]
+        parsed = parse_filename(filename)
+        if parsed.normalized_name != project:
+            raise BundleError(f"{where}: file {filename} does not belong to project {project}")
+        if not SHA256.match(record["sha256"]):
+            raise BundleError(f"{where}: file {filename} has a malformed sha256")
+        for name in ("md5", "blake2_256", "metadata_sha256"):
+            if not isinstance(record[name], str) or not _HASHED_FIELD.match(record[name]):
+                raise BundleError(f"{where}: file {filename} has a malformed {name}")
+        if record["metadata_sha256"] and not SHA256.match(record["metadata_sha256"]):
+            raise BundleError(f"{where}: file {filename} has a malformed metadata_sha256")
+        for name in ("size",):
+            if isinstance(record[name], bool) or not isinstance(record[name], int) or record[name] < 0:
+                raise BundleError(f"{where}: file {filename} has a bad {name}")
+        datetime.fromisoformat(record["upload_time"])
+        for name in ("packagetype", "python_version", "requires_python"):
+            if not isinstance(record[name], str):
+                raise BundleError(f"{where}: file {filename} has a bad {name}")
+    except InvalidDistribution as exc:
+        raise BundleError(f"{where}: {exc}") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{where}: malformed file record ({exc!r})") from exc
+
+
+def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> None:
+    try:
+        name = record["normalized_name"]
+        if not isinstance(name, str) or not is_valid_name(name) or canonicalize_name(name) != name:
+            raise BundleError(f"{where}: {name!r} is not a normalized project name")
+        if canonicalize_name(record["name"]) != name:
+            raise BundleError(f"{where}: display name {record['name']!r} does not match {name}")
+        versions = set()
+        for release in record["releases"]:
+            version = Version(release["version"])
+            if version in versions:
+                raise BundleError(f"{where}: release {release['version']} of {name} appears twice")
+            versions.add(version)
+            if not isinstance(release["yanked"], bool) or not isinstance(release["yanked_reason"], str):
+                raise BundleError(f"{where}: bad yank fields for {name} {release['version']}")
+            datetime.fromisoformat(release["created"])
+            for file in release["files"]:
+                _check_file_record(file, name, where)
+                if file["filename"] in facts.files:
+                    raise BundleError(f"{where}: file {file['filename']} appears twice in the manifest")
+                facts.files[file["filename"]] = name
+                if file["blob_included"]:
+                    facts.needed_blobs[file["sha256"]] = file["size"]
+                    if file["metadata_sha256"] and file["metadata_size"] is not None:
+                        facts.needed_blobs[file["metadata_sha256"]] = file["metadata_size"]
+    except InvalidVersion as exc:
+        raise BundleError(f"{where}: {exc}") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{where}: malformed project record ({exc!r})") from exc
+    facts.project_names.append(name)
+
+
+def read_manifest(source: BundleSource, options: ImportOptions) -> ManifestFacts:
+    """Check the manifest's digest, signature and every record.
+
+    Raises BundleError naming what is wrong; nothing has changed then.
+    """
+    actual = _sha256_of(source.manifest_path)
+    if actual != source.manifest_digest:
+        raise BundleError(
+            f"{source.description}: manifest.jsonl is damaged or truncated (its sha256 is {actual}, "
+            f"manifest.sha256 says {source.manifest_digest})"
+        )
+    signed_by = None
+    if source.signature is not None:
+        signature = signing.Signature.from_bytes(source.signature)
+        if options.trusted_keys or options.require_signature:
+            signed_by = signing.verify(signature, actual, options.trusted_keys)
+    elif options.require_signature:
+        raise BundleError(f"{source.description}: the bundle is not signed, and REQUIRE_SIGNATURE is set")
+    records = _records(source.manifest_path)
+    try:
+        _, first = next(records)
+    except StopIteration:
+        raise BundleError("manifest: empty") from None
+    header = Header.from_json(first)
+    tag = check_tag(options.tag or header.tag)
+    facts = ManifestFacts(header=header, tag=tag, counts={}, signed_by=signed_by)
+    summary = None
+    for number, record in records:
+        where = f"manifest line {number}"
+        if summary is not None:
+            raise BundleError(f"{where}: records after the summary")
+        kind = record.get("type")
+        if kind == RECORD_PROJECT:
+            _check_project_record(record, where, facts)
+        elif kind == RECORD_REMOVED_PROJECT:
+            name = record.get("normalized_name")
+            if not isinstance(name, str) or not is_valid_name(name) or canonicalize_name(name) != name:
+                raise BundleError(f"{where}: {name!r} is not a normalized project name")
+            facts.removed_names.append(name)
+        elif kind == RECORD_SUMMARY:
+            summary = record.get("counts") or {}
+        else:
+            raise BundleError(f"{where}: unknown record type {kind!r}")
+    if summary is None:
+        raise BundleError("manifest: no summary line: the manifest is truncated")
+    if summary.get("projects") != len(facts.project_names) or summary.get("files") != len(facts.files):
+        raise BundleError("manifest: the summary's counts disagree with the records")
+    facts.counts = summary
+    return facts
+
+
+def check_sequence(facts: ManifestFacts, options: ImportOptions) -> None:
+    """Refuse a gap or a foreign source for the tag; mark a bundle already imported.
+
+    Raises BundleGap (naming the missing range and the export to bring) or
+    BundleError.
+    """
+    header = facts.header
+    state = peers.sync_state(facts.tag, SyncState.Direction.IMPORT)
+    if state is not None and state.peer_instance and state.peer_instance != header.source_instance:
+        raise BundleError(
+            f"tag {facts.tag} receives bundles from instance {state.peer_instance}; "
+            f"this bundle comes from {header.source_instance}"
+        )
+    last = state.last_serial if state else 0
+    if state is not None and header.serial_to <= last:
+        facts.already_imported = True
+        return
+    if header.serial_from > last:
+        if not options.force:
+            raise BundleGap(
+                f"gap: tag {facts.tag} has serials up to {last}, this bundle covers ({header.serial_from}, "
+                f"{header.serial_to}]: changes {last + 1} to {header.serial_from} are missing. Import the bundles "
+                f"in between, or on the source run: pythonnest-manage export --tag {header.tag} --serial {last} "
+                "(or add --force to accept the gap)"
+            )
+        facts.forced_gap = {
+            "missing_from": last,
+            "missing_to": header.serial_from,
+            "bundle": [header.serial_from, header.serial_to],
+            "at": timezone.now().isoformat(),
+        }
+
+
+def check_local_conflicts(facts: ManifestFacts) -> None:
+    """Refuse to merge a bundle into projects created here (DESIGN.md invariant 7)."""
+    names = facts.project_names + facts.removed_names
+    local = sorted(
+        Project.objects.filter(normalized_name__in=names, origin=Project.Origin.LOCAL).values_list(
+            "normalized_name", flat=True
+        )
+    )
+    if local:
+        raise BundleError(
+            f"the bundle changes project(s) {', '.join(local)}, which are local to this instance; "
+            "an administrator must mark them mirrored before they can be imported"
+        )
+
+
+def stage_blobs(
+    source: BundleSource, facts: ManifestFacts, store: LocalBlobStore, on_blob: Callable[[int], None]
+) -> list[StagedBlob]:
+    """Verify every blob of the bundle, staging the ones the store lacks.
+
+    Raises BundleError naming the damaged or missing blob and where it is.
+    """
+    staged: list[StagedBlob] = []
+    seen = set()
+    try:
+        for sha256, stream, where in source.blobs():
+            if sha256 not in facts.needed_blobs:
+                raise BundleError(f"{where}: blob {sha256} is not named in the manifest")
+            if sha256 in seen:
+                raise BundleError(f"{where}: blob {sha256} appears twice")
+            seen.add(sha256)
+            size = facts.needed_blobs[sha256]
+            chunks = iter(lambda: stream.read(CHUNK_SIZE), b"")
+            try:
+                blob = store.stage(chunks, expected_sha256=sha256, expected_size=size)
+            except IntegrityFailure as exc:
+                raise BundleError(f"{where}: blob {sha256} is damaged: {exc}") from exc
+            except TAR_ERRORS as exc:
+                raise BundleError(f"{where}: unreadable or corrupt while reading blob {sha256} ({exc})") from exc
+            staged.append(blob)
+            on_blob(size)
+        missing = sorted(set(facts.needed_blobs) - seen)
+        if missing:
+            raise BundleError(
+                f"{len(missing)} blob(s) named in the manifest are not in the bundle (first: {missing[0]}); "
+                "the bundle is incomplete"
+            )
+    except BaseException:
+        for blob in staged:
+            blob.discard()
+        raise
+    return staged
+
+
+def apply_bundle(source: BundleSource, facts: ManifestFacts, store: LocalBlobStore, summary: ImportSummary) -> None:
+    """Change the catalog to the bundle's states and record the tag, in one transaction."""
+    with transaction.atomic():
+        lock_catalog()
+        check_local_conflicts(facts)
+        for _, record in _records(source.manifest_path):
+            kind = record.get("type")
+            if kind == RECORD_PROJECT:
+                replica.apply_project(record, store=store, counts=summary.counts)
+            elif kind == RECORD_REMOVED_PROJECT:
+                replica.remove_project_if_present(record["normalized_name"], store=store, counts=summary.counts)
+        peers.record_sync(
+            facts.tag,
+            SyncState.Direction.IMPORT,
+            last_serial=facts.header.serial_to,
+            peer_instance=facts.header.source_instance,
+            forced=facts.forced_gap,
+        )
+    summary.missing_blobs = sorted(
+        filename
+        for filename, sha256 in File.objects.filter(filename__in=list(facts.files)).values_list("filename", "sha256")
+        if not store.exists(sha256)
+    )
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What an import would change, for --dry-run."""
+
+    projects_new: int
+    projects_updated: int
+    projects_removed: int
+    files_new: int
+    files_removed: int
+    bytes_new: int
+
+
+def plan_import(facts: ManifestFacts, store: LocalBlobStore) -> ImportPlan:
+    existing = set(Project.objects.filter(normalized_name__in=facts.project_names).values_list("normalized_name", flat=True))
+    removed = Project.objects.filter(normalized_name__in=facts.removed_names).count()
+    local_files = dict(
+        File.objects.filter(project__normalized_name__in=facts.project_names).values_list("filename", "sha256")
+    )
+    files_new = sum(1 for filename in facts.files if filename not in local_files)
+    files_removed = sum(1 for filename in local_files if filename not in facts.files)
+    bytes_new = sum(size for sha256, size in facts.needed_blobs.items() if not store.exists(sha256))
+    return ImportPlan(
+        projects_new=len(set(facts.project_names) - existing),
+        projects_updated=len(existing),
+        projects_removed=removed,
+        files_new=files_new,
+        files_removed=files_removed,
+        bytes_new=bytes_new,
+    )
+
+
+def import_bundle(
+    paths: list[Path],
+    options: ImportOptions,
+    *,
+    store: LocalBlobStore,
+    dry_run: bool = False,
+    on_start: Callable[[ManifestFacts], None] = lambda facts: None,
+    on_blob: Callable[[int], None] = lambda size: None,
+) -> tuple[ImportSummary, ImportPlan | None]:
+    """Check and apply a bundle; returns what was done (or, dry, what would be).
+
+    Raises BundleError (BundleGap for a gap) with one line naming the problem;
+    the catalog and the store are then unchanged.
+    """
+    with tempfile.TemporaryDirectory(prefix="pythonnest-import-") as scratch:
+        source = open_bundle(paths, Path(scratch))
+        try:
+            facts = read_manifest(source, options)
+            check_sequence(facts, options)
+            summary = ImportSummary(facts=facts)
+            if facts.already_imported:
+                return summary, None
+            check_local_conflicts(facts)
+            if dry_run:
+                return summary, plan_import(facts, store)
+            on_start(facts)
+            staged = stage_blobs(source, facts, store, on_blob)
+            try:
+                for blob in staged:
+                    if blob.commit():
+                        summary.blobs_stored += 1
+                        summary.blob_bytes += blob.digests.size
+            finally:
+                for blob in staged:
+                    blob.discard()
+            apply_bundle(source, facts, store, summary)
+            return summary, None
+        finally:
+            source.close()
+
+
+def verify_bundle(paths: list[Path], options: ImportOptions, on_blob: Callable[[int], None] = lambda size: None) -> ManifestFacts:
+    """Check a bundle completely (manifest, signature, every blob) without importing it."""
+    with tempfile.TemporaryDirectory(prefix="pythonnest-verify-") as scratch:
+        source = open_bundle(paths, Path(scratch))
+        try:
+            facts = read_manifest(source, options)
+            throwaway = LocalBlobStore(Path(scratch) / "blobs")
+            for blob in stage_blobs(source, facts, throwaway, on_blob):
+                blob.discard()
+            return facts
+        finally:
+            source.close()

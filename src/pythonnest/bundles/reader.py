@@ -1,0 +1,235 @@
+"""Opening a bundle, whatever its form, without trusting any of it.
+
+Nothing is ever extracted by name: the manifest is copied to a scratch
+folder, and blobs are handed out as streams for the importer to verify. An
+archive member that is not one of the names the format allows (a path with
+``..``, an absolute path, a link, a device) refuses the whole bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from pythonnest.bundles.format import (
+    BLOB_DIRECTORY,
+    BLOB_MEMBER,
+    MANIFEST,
+    MANIFEST_DIGEST,
+    SIGNATURE,
+    VOLUME_HEADER,
+)
+from pythonnest.core.exceptions import BundleError
+
+MANIFEST_MEMBERS = (MANIFEST, MANIFEST_DIGEST, SIGNATURE)
+MAX_SMALL_MEMBER = 64 * 1024
+TAR_ERRORS = (tarfile.TarError, zlib.error, EOFError, OSError)
+
+
+class BundleSource:
+    """An opened bundle: its manifest on local disk, its blobs as streams."""
+
+    description: str
+    manifest_path: Path
+    manifest_digest: str
+    signature: bytes | None
+
+    def blobs(self) -> Iterator[tuple[str, BinaryIO, str]]:
+        """Yield (sha256, stream, where) for every blob, where naming its file."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _digest_text(data: bytes, where: str) -> str:
+    text = data.decode("ascii", errors="replace").strip()
+    if len(text) != 64 or any(char not in "0123456789abcdef" for char in text):
+        raise BundleError(f"{where}: {MANIFEST_DIGEST} does not hold a sha256 digest")
+    return text
+
+
+class DirectorySource(BundleSource):
+    def __init__(self, path: Path, scratch: Path) -> None:
+        self.path = path
+        self.description = str(path)
+        for entry in path.iterdir():
+            if entry.is_symlink():
+                raise BundleError(f"{entry}: links are not allowed in a bundle")
+            if entry.name not in (*MANIFEST_MEMBERS, BLOB_DIRECTORY):
+                raise BundleError(f"{entry}: unexpected entry in the bundle")
+        manifest = path / MANIFEST
+        if not manifest.is_file():
+            raise BundleError(f"{path}: no {MANIFEST}: not a bundle, or an incomplete one")
+        self.manifest_path = scratch / MANIFEST
+        shutil.copyfile(manifest, self.manifest_path)
+        try:
+            self.manifest_digest = _digest_text((path / MANIFEST_DIGEST).read_bytes()[:200], str(path))
+        except FileNotFoundError as exc:
+            raise BundleError(f"{path}: no {MANIFEST_DIGEST}") from exc
+        signature = path / SIGNATURE
+        self.signature = signature.read_bytes()[:MAX_SMALL_MEMBER] if signature.is_file() else None
+
+    def blobs(self) -> Iterator[tuple[str, BinaryIO, str]]:
+        folder = self.path / BLOB_DIRECTORY
+        if not folder.exists():
+            return
+        for entry in sorted(folder.iterdir()):
+            if entry.is_symlink() or not entry.is_file():
+                raise BundleError(f"{entry}: not a regular file (links are not allowed in a bundle)")
+            match = BLOB_MEMBER.match(f"{BLOB_DIRECTORY}/{entry.name}")
+            if match is None:
+                raise BundleError(f"{entry}: unexpected file among the blobs")
+            with entry.open("rb") as stream:
+                yield match.group(1), stream, str(entry)
+
+
+def _check_member(member: tarfile.TarInfo, where: str) -> None:
+    name = member.name
+    if name.startswith("/") or ".." in name.split("/") or "\\" in name:
+        raise BundleError(f"{where}: member {name!r} escapes the bundle")
+    if not member.isreg():
+        if member.isdir() and name.rstrip("/") == BLOB_DIRECTORY:
+            return
+        raise BundleError(f"{where}: member {name!r} is not a regular file (links and devices are refused)")
+    if name not in (*MANIFEST_MEMBERS, VOLUME_HEADER) and not BLOB_MEMBER.match(name):
+        raise BundleError(f"{where}: unexpected member {name!r}")
+
+
+class ArchiveSource(BundleSource):
+    """One tar archive, or volumes given in any order."""
+
+    def __init__(self, paths: list[Path], scratch: Path) -> None:
+        self.scratch = scratch
+        self.volumes = self._order_volumes(paths)
+        self.description = ", ".join(str(path) for path in self.volumes)
+        self.manifest_path = scratch / MANIFEST
+        self.signature = None
+        self._tar: tarfile.TarFile | None = None
+        self._pending: tarfile.TarInfo | None = None
+        self._read_manifest()
+
+    def _order_volumes(self, paths: list[Path]) -> list[Path]:
+        headers = {}
+        for path in paths:
+            header = self._volume_header(path)
+            if header is None:
+                if len(paths) > 1:
+                    raise BundleError(f"{path}: not a volume of a bundle (no {VOLUME_HEADER})")
+                return paths
+            headers[path] = header
+        bundles = {header["bundle"] for header in headers.values()}
+        if len(bundles) > 1:
+            raise BundleError(f"the volumes given belong to {len(bundles)} different bundles")
+        total = next(iter(headers.values()))["volumes"]
+        by_index: dict[int, Path] = {}
+        for path, header in headers.items():
+            if header["volumes"] != total:
+                raise BundleError(f"{path}: volume header disagrees on the number of volumes")
+            if header["volume"] in by_index:
+                raise BundleError(f"{path} and {by_index[header['volume']]} are both volume {header['volume']}")
+            by_index[header["volume"]] = path
+        missing = [str(index) for index in range(1, total + 1) if index not in by_index]
+        if missing:
+            raise BundleError(f"volume(s) {', '.join(missing)} of {total} missing: give every volume of the bundle")
+        return [by_index[index] for index in range(1, total + 1)]
+
+    def _volume_header(self, path: Path) -> dict | None:
+        try:
+            with tarfile.open(path, mode="r|") as archive:
+                member = archive.next()
+                if member is None or member.name != VOLUME_HEADER:
+                    return None
+                _check_member(member, str(path))
+                data = archive.extractfile(member).read(MAX_SMALL_MEMBER)
+        except TAR_ERRORS as exc:
+            raise BundleError(f"{path}: unreadable or corrupt archive ({exc})") from exc
+        try:
+            header = json.loads(data)
+            if not (isinstance(header["volume"], int) and isinstance(header["volumes"], int)):
+                raise ValueError("volume numbers are not integers")
+            if not 1 <= header["volume"] <= header["volumes"]:
+                raise ValueError("volume number out of range")
+            str(header["bundle"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"{path}: malformed {VOLUME_HEADER} ({exc})") from exc
+        return header
+
+    def _members(self) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile, str]]:
+        for path in self.volumes:
+            where = str(path)
+            try:
+                self._tar = tarfile.open(path, mode="r|")
+                for member in self._tar:
+                    _check_member(member, where)
+                    yield member, self._tar, where
+                self._tar.close()
+            except TAR_ERRORS as exc:
+                raise BundleError(f"{where}: unreadable or corrupt archive ({exc})") from exc
+
+    def _read_manifest(self) -> None:
+        self._iterator = self._members()
+        digest = None
+        for member, archive, where in self._iterator:
+            if member.name == VOLUME_HEADER or member.isdir():
+                continue
+            if member.name == MANIFEST:
+                with self.manifest_path.open("wb") as target:
+                    shutil.copyfileobj(archive.extractfile(member), target)
+            elif member.name == MANIFEST_DIGEST:
+                digest = _digest_text(archive.extractfile(member).read(200), where)
+            elif member.name == SIGNATURE:
+                self.signature = archive.extractfile(member).read(MAX_SMALL_MEMBER)
+            else:
+                self._pending = (member, archive, where)
+                break
+        if not self.manifest_path.exists():
+            raise BundleError(f"{self.description}: no {MANIFEST} before the blobs: not a bundle, or a damaged one")
+        if digest is None:
+            raise BundleError(f"{self.description}: no {MANIFEST_DIGEST}")
+        self.manifest_digest = digest
+
+    def blobs(self) -> Iterator[tuple[str, BinaryIO, str]]:
+        def remaining():
+            if self._pending is not None:
+                yield self._pending
+                self._pending = None
+            yield from self._iterator
+
+        for member, archive, where in remaining():
+            if member.name == VOLUME_HEADER or member.isdir():
+                continue
+            match = BLOB_MEMBER.match(member.name)
+            if match is None:
+                raise BundleError(f"{where}: {member.name} found after the blobs began")
+            yield match.group(1), archive.extractfile(member), where
+
+    def close(self) -> None:
+        if self._tar is not None:
+            self._tar.close()
+
+
+def open_bundle(paths: list[Path], scratch: Path) -> BundleSource:
+    """Open a bundle folder, an archive, or a set of volumes (in any order).
+
+    Raises BundleError when the paths are not a readable bundle.
+    """
+    for path in paths:
+        if not path.exists():
+            raise BundleError(f"{path}: no such file or folder")
+    if len(paths) == 1 and paths[0].is_dir():
+        folder = paths[0]
+        if (folder / MANIFEST).exists():
+            return DirectorySource(folder, scratch)
+        archives = sorted(entry for entry in folder.iterdir() if entry.is_file() and ".tar" in entry.name)
+        if not archives:
+            raise BundleError(f"{folder}: neither a bundle folder nor a folder of bundle archives")
+        return ArchiveSource(archives, scratch)
+    if any(path.is_dir() for path in paths):
+        raise BundleError("give one bundle folder, or archive files and volumes, not both")
+    return ArchiveSource(paths, scratch)

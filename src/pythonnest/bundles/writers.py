@@ -1,0 +1,191 @@
+"""Writing a bundle as a directory, a single tar archive, or tar volumes.
+
+Every form is written under a temporary name and renamed into place only
+when complete, so an interrupted export never leaves something that looks
+like a bundle.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+from pathlib import Path
+from typing import BinaryIO
+
+from pythonnest.bundles.format import BLOB_DIRECTORY, VOLUME_HEADER
+from pythonnest.core.exceptions import BundleError
+
+BLOCK = tarfile.BLOCKSIZE
+RECORD = tarfile.RECORDSIZE
+COPY_CHUNK = 1024 * 1024
+
+
+def tar_member_size(size: int) -> int:
+    """Bytes one regular member of ``size`` bytes takes in a GNU tar."""
+    return BLOCK + -(-size // BLOCK) * BLOCK
+
+
+def tar_total_size(member_sizes: list[int]) -> int:
+    """Bytes of a whole tar stream: members, end marker, padding to a record."""
+    total = sum(tar_member_size(size) for size in member_sizes) + 2 * BLOCK
+    return -(-total // RECORD) * RECORD
+
+
+def _tar_info(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    # Fixed owner and time: the same bundle gives the same bytes.
+    info.mtime = 0
+    info.uname = info.gname = ""
+    return info
+
+
+class DirectoryWriter:
+    """A bundle as a folder: manifest files at the top, blobs under blobs/."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise BundleError(f"{path} already exists and is not an empty folder")
+        self.staging = path.parent / f".{path.name}.partial-{os.getpid()}"
+        try:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            (self.staging / BLOB_DIRECTORY).mkdir(parents=True)
+        except OSError as exc:
+            raise BundleError(f"cannot create {self.staging}: {exc.strerror}") from exc
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        (self.staging / name).write_bytes(data)
+
+    def add_file(self, name: str, source: Path) -> None:
+        shutil.copyfile(source, self.staging / name)
+
+    def add_blob(self, sha256: str, source: Path, size: int) -> None:
+        target = self.staging / BLOB_DIRECTORY / sha256
+        with source.open("rb") as reader, target.open("wb") as writer:
+            shutil.copyfileobj(reader, writer, COPY_CHUNK)
+
+    def finish(self) -> list[Path]:
+        if self.path.exists():
+            self.path.rmdir()
+        os.replace(self.staging, self.path)
+        return [self.path]
+
+    def abort(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class ArchiveWriter:
+    """A bundle as one tar stream, or as volumes of at most ``volume_size`` bytes.
+
+    Volumes are planned before anything is written (every size is known), so
+    each volume's header can say how many volumes there are.
+    """
+
+    def __init__(self, path: Path, volume_size: int | None, bundle_id: str, plan: list[tuple[str, int]]) -> None:
+        self.path = path
+        self.volume_size = volume_size
+        self.bundle_id = bundle_id
+        self.volumes = self._plan_volumes(plan) if volume_size else [[name for name, _ in plan]]
+        self.volume_of = {name: index for index, names in enumerate(self.volumes) for name in names}
+        self.written: list[Path] = []
+        self.current: int | None = None
+        self.tar: tarfile.TarFile | None = None
+        self.handle: BinaryIO | None = None
+        for target in self.final_paths():
+            if target.exists():
+                raise BundleError(f"{target} already exists")
+
+    def _plan_volumes(self, plan: list[tuple[str, int]]) -> list[list[str]]:
+        # Leave room for each volume's own header member.
+        header_room = tar_member_size(4096)
+        budget = self.volume_size - header_room - 2 * BLOCK - RECORD
+        volumes: list[list[str]] = [[]]
+        used = 0
+        for name, size in plan:
+            needed = tar_member_size(size)
+            if needed > budget:
+                raise BundleError(f"{name} ({size} bytes) does not fit in a volume of {self.volume_size} bytes")
+            if used + needed > budget and volumes[-1]:
+                volumes.append([])
+                used = 0
+            volumes[-1].append(name)
+            used += needed
+        return volumes
+
+    def final_paths(self) -> list[Path]:
+        if not self.volume_size:
+            return [self.path]
+        return [self.path.with_name(f"{self.path.name}.{index + 1:03d}") for index in range(len(self.volumes))]
+
+    def _open_volume(self, index: int) -> None:
+        self._close_volume()
+        target = self.final_paths()[index]
+        partial = target.with_name(target.name + ".partial")
+        try:
+            self.handle = partial.open("wb")
+        except OSError as exc:
+            raise BundleError(f"cannot write {partial}: {exc.strerror}") from exc
+        self.tar = tarfile.open(fileobj=self.handle, mode="w|", format=tarfile.GNU_FORMAT)
+        self.current = index
+        self.written.append(partial)
+        if self.volume_size:
+            header = {
+                "bundle": self.bundle_id,
+                "volume": index + 1,
+                "volumes": len(self.volumes),
+                "member_count": len(self.volumes[index]),
+            }
+            self._add_stream(VOLUME_HEADER, io.BytesIO(json.dumps(header, sort_keys=True).encode()), None)
+
+    def _close_volume(self) -> None:
+        if self.tar is not None:
+            self.tar.close()
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+            self.tar = self.handle = None
+
+    def _add_stream(self, name: str, stream: BinaryIO, size: int | None) -> None:
+        if size is None:
+            data = stream.read()
+            stream, size = io.BytesIO(data), len(data)
+        self.tar.addfile(_tar_info(name, size), stream)
+
+    def _member(self, name: str, stream: BinaryIO, size: int | None) -> None:
+        index = self.volume_of.get(name, 0)
+        if self.current != index:
+            self._open_volume(index)
+        self._add_stream(name, stream, size)
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self._member(name, io.BytesIO(data), len(data))
+
+    def add_file(self, name: str, source: Path) -> None:
+        with source.open("rb") as stream:
+            self._member(name, stream, source.stat().st_size)
+
+    def add_blob(self, sha256: str, source: Path, size: int) -> None:
+        with source.open("rb") as stream:
+            self._member(f"{BLOB_DIRECTORY}/{sha256}", stream, size)
+
+    def finish(self) -> list[Path]:
+        self._close_volume()
+        finals = []
+        for partial in self.written:
+            final = partial.with_name(partial.name.removesuffix(".partial"))
+            os.replace(partial, final)
+            finals.append(final)
+        return finals
+
+    def abort(self) -> None:
+        try:
+            self._close_volume()
+        except (OSError, tarfile.TarError):
+            pass
+        for partial in self.written:
+            partial.unlink(missing_ok=True)

@@ -1,0 +1,27 @@
+"""``sync-status``: how far each tag's exports and imports went."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from pythonnest.core import peers
+from pythonnest.core.journal import current_serial
+from pythonnest.core.models import SyncState
+
+
+class Command(BaseCommand):
+    help = "List each tag with its last serial exported or imported, its date and its peer instance."
+
+    def handle(self, *args, **options):
+        self.stdout.write(f"This instance: {peers.instance_id()}, current serial {current_serial()}")
+        states = SyncState.objects.order_by("tag", "direction")
+        if not states:
+            self.stdout.write("No export or import recorded yet.")
+            return
+        self.stdout.write(f"{'TAG':<24} {'DIRECTION':<9} {'SERIAL':>10}  {'DATE':<25} PEER")
+        for state in states:
+            forced = f"  ({len(state.forced)} gap(s) forced)" if state.forced else ""
+            self.stdout.write(
+                f"{state.tag:<24} {state.direction:<9} {state.last_serial:>10}  "
+                f"{state.updated.isoformat(timespec='seconds'):<25} {state.peer_instance}{forced}"
+            )
