@@ -71,6 +71,7 @@ class ManifestFacts:
     removed_names: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     signed_by: str | None = None
+    signature_unchecked: bool = False
     forced_gap: dict | None = None
     already_imported: bool = False
 
@@ -182,6 +183,7 @@ def read_manifest(source: BundleSource, options: ImportOptions) -> ManifestFacts
     header = Header.from_json(first)
     tag = check_tag(options.tag or header.tag)
     facts = ManifestFacts(header=header, tag=tag, counts={}, signed_by=signed_by)
+    facts.signature_unchecked = source.signature is not None and signed_by is None
     summary = None
     for number, record in records:
         where = f"manifest line {number}"

@@ -103,7 +103,12 @@ class Command(BaseCommand):
 
     def _header(self, facts) -> None:
         header = facts.header
-        signed = f", signed by key {facts.signed_by}" if facts.signed_by else ", not signed"
+        if facts.signed_by:
+            signed = f", signed by trusted key {facts.signed_by}"
+        elif facts.signature_unchecked:
+            signed = ", signed but not checked (no TRUSTED_KEYS)"
+        else:
+            signed = ", not signed"
         self.stdout.write(
             f"Bundle from instance {header.source_instance}, tag {header.tag}, serials "
             f"({header.serial_from}, {header.serial_to}]{signed}: {facts.counts.get('projects', 0)} project(s), "

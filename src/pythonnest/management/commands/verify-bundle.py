@@ -32,7 +32,12 @@ class Command(BaseCommand):
         except PythonNestError as exc:
             raise CommandError(str(exc)) from exc
         header = facts.header
-        signature = f"signed by trusted key {facts.signed_by}" if facts.signed_by else "not signed (or no trusted keys)"
+        if facts.signed_by:
+            signature = f"signed by trusted key {facts.signed_by}"
+        elif facts.signature_unchecked:
+            signature = "signed, but the signature was not checked (no TRUSTED_KEYS)"
+        else:
+            signature = "not signed"
         self.stdout.write(
             f"Bundle OK: instance {header.source_instance}, tag {header.tag}, serials ({header.serial_from}, "
             f"{header.serial_to}], {facts.counts.get('projects', 0)} project(s), {len(facts.files)} file(s), "
