@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
@@ -276,7 +277,8 @@ def stage_blobs(
             size = facts.needed_blobs[sha256]
             chunks = iter(lambda: stream.read(CHUNK_SIZE), b"")
             try:
-                blob = store.stage(chunks, expected_sha256=sha256, expected_size=size)
+                # md5 and blake2 come from the manifest; one os.sync() follows.
+                blob = store.stage(chunks, expected_sha256=sha256, expected_size=size, only_sha256=True, sync=False)
             except IntegrityFailure as exc:
                 raise BundleError(f"{where}: blob {sha256} is damaged: {exc}") from exc
             except TAR_ERRORS as exc:
@@ -387,6 +389,8 @@ def import_bundle(
             finally:
                 for blob in staged:
                     blob.discard()
+            # Every blob on disk before the catalog points at any of them.
+            os.sync()
             apply_bundle(source, facts, store, summary)
             return summary, None
         finally:

@@ -130,7 +130,7 @@ class ArchiveWriter:
             self.handle = partial.open("wb")
         except OSError as exc:
             raise BundleError(f"cannot write {partial}: {exc.strerror}") from exc
-        self.tar = tarfile.open(fileobj=self.handle, mode="w|", format=tarfile.GNU_FORMAT)
+        self.tar = tarfile.open(fileobj=self.handle, mode="w", format=tarfile.GNU_FORMAT, copybufsize=COPY_CHUNK)
         self.current = index
         self.written.append(partial)
         if self.volume_size:

@@ -34,20 +34,20 @@ class Digests:
 
 
 class _Hasher:
-    def __init__(self) -> None:
+    def __init__(self, only_sha256: bool = False) -> None:
         self.sha256 = hashlib.sha256()
-        self.md5 = hashlib.md5(usedforsecurity=False)
-        self.blake2 = hashlib.blake2b(digest_size=32)
+        self.others = () if only_sha256 else (hashlib.md5(usedforsecurity=False), hashlib.blake2b(digest_size=32))
         self.size = 0
 
     def update(self, chunk: bytes) -> None:
         self.sha256.update(chunk)
-        self.md5.update(chunk)
-        self.blake2.update(chunk)
+        for other in self.others:
+            other.update(chunk)
         self.size += len(chunk)
 
     def digests(self) -> Digests:
-        return Digests(self.sha256.hexdigest(), self.md5.hexdigest(), self.blake2.hexdigest(), self.size)
+        md5, blake2 = (other.hexdigest() for other in self.others) if self.others else ("", "")
+        return Digests(self.sha256.hexdigest(), md5, blake2, self.size)
 
 
 class StagedBlob:
@@ -121,16 +121,24 @@ class LocalBlobStore:
         expected_sha256: str | None = None,
         expected_size: int | None = None,
         max_size: int | None = None,
+        prefix: str = "blob-",
+        only_sha256: bool = False,
+        sync: bool = True,
     ) -> StagedBlob:
         """Write ``chunks`` to a temporary file while hashing them.
 
+        ``prefix`` names the temporary file, so that a writer can find what
+        it left behind when it was killed (``update`` does). ``only_sha256``
+        skips the md5 and blake2 digests when the caller knows them already;
+        ``sync=False`` leaves the fsync to the caller (one ``os.sync()`` for a
+        whole batch is much cheaper than one fsync per blob).
         Raises IntegrityFailure when the size or digest is not the one
         expected, or the bytes exceed ``max_size``; nothing is left behind.
         """
         self.temporary_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.temporary_dir, prefix="blob-")
+        fd, name = tempfile.mkstemp(dir=self.temporary_dir, prefix=prefix)
         path = Path(name)
-        hasher = _Hasher()
+        hasher = _Hasher(only_sha256)
         try:
             with os.fdopen(fd, "wb") as handle:
                 for chunk in chunks:
@@ -141,7 +149,8 @@ class LocalBlobStore:
                         raise IntegrityFailure(f"more than the {expected_size} bytes expected")
                     handle.write(chunk)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if sync:
+                    os.fsync(handle.fileno())
             digests = hasher.digests()
             if expected_size is not None and digests.size != expected_size:
                 raise IntegrityFailure(f"{digests.size} bytes received, {expected_size} expected")
@@ -163,6 +172,14 @@ class LocalBlobStore:
         staged = self.stage_bytes(data)
         staged.commit()
         return staged.digests
+
+    def digests(self, sha256: str) -> Digests:
+        """Hash a stored blob again; raises FileNotFoundError when it is missing."""
+        hasher = _Hasher()
+        with self.open(sha256) as handle:
+            for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
+                hasher.update(chunk)
+        return hasher.digests()
 
     def delete(self, sha256: str) -> None:
         self.path_for(sha256).unlink(missing_ok=True)

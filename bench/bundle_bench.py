@@ -1,0 +1,163 @@
+"""Export and import: throughput against tar, memory, and manifest import time.
+
+    python bench/bundle_bench.py [--skip-throughput] [--skip-memory] [--files 100000]
+
+1. Throughput. A fresh instance gets a set of real wheels from PyPI (fetched
+   once into bench/.cache/dists with pip; wheels already there are reused).
+   ``export --archive`` is timed against ``tar cf`` of the same blobs, and
+   ``import --archive`` into a second fresh instance against ``tar xf`` of the
+   bundle. The target is 70% of tar's throughput each way.
+2. Memory. A synthetic catalog of --files small files (bench/
+   synthetic_catalog.py, every blob written) is exported, and the bundle
+   imported into a fresh instance. Peak RSS of each command is read with GNU
+   time. Target: under 300 MB, not growing with the bundle.
+3. The time to import the manifest of that bundle is printed.
+
+Everything runs on sqlite in a temporary folder, removed at the end unless
+--keep is given. Needs GNU time (/usr/bin/time, Debian package "time").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+MANAGE = str(BIN / "pythonnest-manage")
+CACHE = HERE / ".cache" / "dists"
+REAL_WHEELS = ["numpy==2.2.6", "pandas==2.2.3", "Django==5.2.1", "cryptography==45.0.3", "scipy==1.15.3"]
+
+
+def instance(root: Path, name: str) -> dict:
+    folder = root / name
+    folder.mkdir(parents=True)
+    config = folder / "pythonnest.ini"
+    config.write_text(f"[pythonnest]\nROOT_PATH = {folder / 'data'}\n", encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHONNEST_", "DJANGO_"))}
+    env["PYTHONNEST_CONFIG"] = str(config)
+    subprocess.run([MANAGE, "syncdb", "--noinput"], env=env, check=True, capture_output=True)
+    return env
+
+
+def timed(argv: list[str], env: dict | None = None) -> tuple[float, int]:
+    """Seconds and peak RSS (KiB) of one command, through GNU time."""
+    start = time.perf_counter()
+    result = subprocess.run(["/usr/bin/time", "-v", *argv], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(argv)}\n{result.stdout}\n{result.stderr[-2000:]}")
+    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1))
+    return seconds, peak
+
+
+def fetch_real_wheels() -> list[Path]:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    if len(list(CACHE.glob("*.whl"))) < len(REAL_WHEELS):
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+        env["PIP_CONFIG_FILE"] = os.devnull
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--isolated", "--no-deps", "--only-binary", ":all:",
+             "--index-url", "https://pypi.org/simple/", "--python-version", "3.11", "--platform",
+             "manylinux_2_17_x86_64", "-d", str(CACHE), *REAL_WHEELS],
+            check=True, env=env,
+        )
+    # The PyTorch wheel this machine keeps on disk, when there, for volume.
+    return sorted(CACHE.glob("*.whl")) + sorted(Path("/opt/wheels").glob("torch-*.whl"))
+
+
+def throughput(root: Path) -> dict:
+    wheels = fetch_real_wheels()
+    total = sum(path.stat().st_size for path in wheels)
+    source = instance(root, "source")
+    subprocess.run([MANAGE, "add", "--no-progress", *map(str, wheels)], env=source, check=True, capture_output=True)
+    blobs = Path(source["PYTHONNEST_CONFIG"]).parent / "data" / "media" / "downloads"
+    bundle = root / "bundle.tar"
+    export_seconds, _ = timed([MANAGE, "export", "--no-progress", "--tag", "bench", "--archive", str(bundle)], source)
+    tar_file = root / "plain.tar"
+    tar_c_seconds, _ = timed(["tar", "cf", str(tar_file), "--exclude=.incoming", "-C", str(blobs), "."])
+    target = instance(root, "target")
+    import_seconds, _ = timed([MANAGE, "import", "--no-progress", "--archive", str(bundle)], target)
+    extract = root / "extract"
+    extract.mkdir()
+    tar_x_seconds, _ = timed(["tar", "xf", str(bundle), "-C", str(extract)])
+    # tar writes to the page cache; so does export (it fsyncs nothing but the
+    # archive's end) -- both are measured the same way, warm.
+    return {
+        "bytes": total,
+        "files": len(wheels),
+        "export": export_seconds,
+        "tar_c": tar_c_seconds,
+        "import": import_seconds,
+        "tar_x": tar_x_seconds,
+    }
+
+
+def memory(root: Path, files: int) -> dict:
+    source = instance(root, "big-source")
+    projects = files // 2
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(HERE / "synthetic_catalog.py"), "--projects", str(projects), "--files", "0",
+         "--files-per-project", "2", "--blobs", str(files)],
+        env=source, check=True, capture_output=True,
+    )
+    load_seconds = time.perf_counter() - start
+    bundle = root / "big-bundle"
+    export_seconds, export_rss = timed([MANAGE, "export", "--no-progress", "--tag", "bench", "--path", str(bundle)], source)
+    manifest_size = (bundle / "manifest.jsonl").stat().st_size
+    target = instance(root, "big-target")
+    import_seconds, import_rss = timed([MANAGE, "import", "--no-progress", "--path", str(bundle)], target)
+    return {
+        "files": files,
+        "load": load_seconds,
+        "export": export_seconds,
+        "export_rss_mb": export_rss / 1024,
+        "import": import_seconds,
+        "import_rss_mb": import_rss / 1024,
+        "manifest_mb": manifest_size / 1e6,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=100_000, help="files in the synthetic bundle (default 100000)")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    options = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="pythonnest-bundle-bench-"))
+    try:
+        if not options.skip_throughput:
+            result = throughput(root)
+            megabytes = result["bytes"] / 1e6
+            print(f"throughput: {result['files']} real wheels, {megabytes:.1f} MB")
+            for ours, theirs in (("export", "tar_c"), ("import", "tar_x")):
+                ours_rate, tar_rate = megabytes / result[ours], megabytes / result[theirs]
+                print(
+                    f"  {ours:<7} {result[ours]:6.2f} s  {ours_rate:7.1f} MB/s   tar {result[theirs]:6.2f} s "
+                    f"{tar_rate:7.1f} MB/s   ratio {ours_rate / tar_rate:5.0%}"
+                )
+        if not options.skip_memory:
+            result = memory(root, options.files)
+            print(f"memory: {result['files']:,} small files (synthetic catalog loaded in {result['load']:.0f} s)")
+            print(f"  manifest {result['manifest_mb']:.1f} MB")
+            print(f"  export  {result['export']:7.1f} s  peak RSS {result['export_rss_mb']:6.0f} MB")
+            print(f"  import  {result['import']:7.1f} s  peak RSS {result['import_rss_mb']:6.0f} MB")
+    finally:
+        if options.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
