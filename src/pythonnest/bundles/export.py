@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,8 @@ from pythonnest.storage.local import LocalBlobStore
 
 logger = logging.getLogger(__name__)
 ALL_GROUPS = "*"
+# Projects read per query: few queries, and well under any database's limit on parameters.
+CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -99,13 +101,21 @@ def _release_filter(normalized_name: str, options: ExportOptions) -> Callable[[s
     return lambda version: any(specifier.contains(version, prereleases=True) for specifier in specifiers)
 
 
-def _project_record(project: Project, options: ExportOptions, added: set[str], store: LocalBlobStore, plan: ExportPlan) -> dict:
-    releases = sorted(Release.objects.filter(project=project), key=lambda release: version_sort_key(release.version))
+def _project_record(
+    project: Project,
+    releases: list[Release],
+    files: list[File],
+    options: ExportOptions,
+    added: set[str],
+    store: LocalBlobStore,
+    plan: ExportPlan,
+) -> dict:
+    releases = sorted(releases, key=lambda release: version_sort_key(release.version))
     keep = _release_filter(project.normalized_name, options)
     if keep is not None:
         releases = [release for release in releases if keep(release.version)]
     files_by_release: dict[int, list[File]] = {}
-    for file in File.objects.filter(project=project).order_by("filename"):
+    for file in sorted(files, key=lambda file: file.filename):
         files_by_release.setdefault(file.release_id, []).append(file)
     release_records = []
     for release in releases:
@@ -128,6 +138,27 @@ def _project_record(project: Project, options: ExportOptions, added: set[str], s
         "partial_releases": keep is not None,
         "releases": release_records,
     }
+
+
+def _catalog_chunks(names: list[str]) -> Iterator[tuple[str, Project | None, list[Release], list[File]]]:
+    """Each name with its project, releases and files, read a chunk of projects at a time."""
+    for start in range(0, len(names), CHUNK):
+        chunk = names[start : start + CHUNK]
+        projects = {
+            project.normalized_name: project
+            for project in Project.objects.filter(normalized_name__in=chunk).select_related("private_group")
+        }
+        ids = [project.pk for project in projects.values()]
+        releases: dict[int, list[Release]] = {}
+        for release in Release.objects.filter(project_id__in=ids):
+            releases.setdefault(release.project_id, []).append(release)
+        files: dict[int, list[File]] = {}
+        for file in File.objects.filter(project_id__in=ids):
+            files.setdefault(file.project_id, []).append(file)
+        for name in chunk:
+            project = projects.get(name)
+            pk = project.pk if project else None
+            yield name, project, releases.get(pk, []), files.get(pk, [])
 
 
 def _file_record(file: File, added: set[str], store: LocalBlobStore, plan: ExportPlan) -> dict:
@@ -196,9 +227,7 @@ def plan_export(options: ExportOptions, *, store: LocalBlobStore, scratch: Path)
                 manifest.write(line)
 
             write(header.to_json())
-            projects = {project.normalized_name: project for project in Project.objects.filter(normalized_name__in=names).select_related("private_group")}
-            for name in names:
-                project = projects.get(name)
+            for name, project, releases, files in _catalog_chunks(names):
                 if project is None:
                     write({"type": RECORD_REMOVED_PROJECT, "normalized_name": name})
                     counts["removed_projects"] += 1
@@ -207,7 +236,7 @@ def plan_export(options: ExportOptions, *, store: LocalBlobStore, scratch: Path)
                 if not _private_allowed(group, options):
                     plan.withheld += 1
                     continue
-                record = _project_record(project, options, added, store, plan)
+                record = _project_record(project, releases, files, options, added, store, plan)
                 write(record)
                 counts["projects"] += 1
                 counts["releases"] += len(record["releases"])

@@ -303,12 +303,14 @@ def apply_bundle(source: BundleSource, facts: ManifestFacts, store: LocalBlobSto
     with transaction.atomic():
         lock_catalog()
         check_local_conflicts(facts)
+        applier = replica.Replica(store)
         for _, record in _records(source.manifest_path):
             kind = record.get("type")
             if kind == RECORD_PROJECT:
-                replica.apply_project(record, store=store, counts=summary.counts)
+                applier.apply(record)
             elif kind == RECORD_REMOVED_PROJECT:
-                replica.remove_project_if_present(record["normalized_name"], store=store, counts=summary.counts)
+                applier.remove(record["normalized_name"])
+        summary.counts = applier.finish()
         peers.record_sync(
             facts.tag,
             SyncState.Direction.IMPORT,

@@ -66,6 +66,44 @@ def record_event(
     return entry
 
 
+def record_events(events: list[dict], *, source: str) -> list[JournalEntry]:
+    """Write many journal entries at once, in order; the bulk twin of record_event.
+
+    Each event is a dict with ``project`` (a Project) and ``action``, and
+    optionally ``version``, ``filename``, ``data``. Every project's
+    ``last_serial`` moves to its newest entry. Must run inside the
+    transaction of the changes it records.
+    """
+    if not events:
+        return []
+    counter = lock_catalog()
+    first = counter.value + 1
+    counter.value += len(events)
+    counter.save(update_fields=["value"])
+    entries = [
+        JournalEntry(
+            serial=first + index,
+            action=event["action"],
+            project_name=event["project"].normalized_name,
+            version=event.get("version", ""),
+            filename=event.get("filename", ""),
+            data=event.get("data") or {},
+            source=source,
+        )
+        for index, event in enumerate(events)
+    ]
+    JournalEntry.objects.bulk_create(entries, batch_size=1000)
+    newest = {}
+    for event, entry in zip(events, entries):
+        newest[event["project"].pk] = (event["project"], entry.serial)
+    projects = []
+    for project, serial in newest.values():
+        project.last_serial = serial
+        projects.append(project)
+    Project.objects.bulk_update(projects, ["last_serial"], batch_size=500)
+    return entries
+
+
 def current_serial() -> int:
     """The serial of the newest committed change, 0 for an empty catalog."""
     value = SerialCounter.objects.filter(pk=SERIAL_COUNTER_ID).values_list("value", flat=True).first()

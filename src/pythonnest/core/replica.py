@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group
 
 from pythonnest.core import services
 from pythonnest.core.distributions import canonical_version
-from pythonnest.core.journal import Action, record_event
+from pythonnest.core.journal import Action, record_event, record_events
 from pythonnest.core.models import (
     RELEASE_METADATA_FIELDS,
     File,
@@ -125,9 +125,126 @@ def _add_file(project: Project, release: Release, record: dict, store: LocalBlob
     if elsewhere is not None:
         # The file moved to another release: remove it there first.
         services.remove_file(elsewhere.project, elsewhere.filename, store=store, source=SOURCE)
-    file = File.objects.create(
+    file = _file_row(project, release.pk, record)
+    file.save(force_insert=True)
+    RemovedFilename.objects.filter(filename=file.filename).delete()
+    event = _add_file_event(project, release.version, record)
+    record_event(
+        project, Action.ADD_FILE, source=SOURCE, version=release.version, filename=file.filename, data=event["data"]
+    )
+
+
+def remove_project_if_present(name: str, *, store: LocalBlobStore, counts: ReplicaCounts) -> None:
+    project = Project.objects.filter(normalized_name=name).first()
+    if project is not None:
+        services.remove_project(project, store=store, source=SOURCE)
+        counts.projects_removed += 1
+
+
+class Replica:
+    """Applies project records in manifest order; new projects go in bulk.
+
+    A first import (seeding) creates thousands of projects: they are written
+    with a handful of bulk queries per batch instead of several queries per
+    file. Projects that exist here take the careful path of apply_project.
+    Call ``finish()`` before the transaction ends.
+    """
+
+    BATCH = 500
+
+    def __init__(self, store: LocalBlobStore) -> None:
+        self.store = store
+        self.counts = ReplicaCounts()
+        self._new: list[dict] = []
+
+    def apply(self, record: dict) -> None:
+        if Project.objects.filter(normalized_name=record["normalized_name"]).exists():
+            self._flush()
+            apply_project(record, store=self.store, counts=self.counts)
+            return
+        self._new.append(record)
+        if len(self._new) >= self.BATCH:
+            self._flush()
+
+    def remove(self, name: str) -> None:
+        self._flush()
+        remove_project_if_present(name, store=self.store, counts=self.counts)
+
+    def finish(self) -> ReplicaCounts:
+        self._flush()
+        return self.counts
+
+    def _flush(self) -> None:
+        records, self._new = self._new, []
+        if not records:
+            return
+        groups = {name: _group(name) for name in {record.get("private_group") for record in records} if name}
+        Project.objects.bulk_create(
+            [
+                Project(
+                    name=record["name"],
+                    normalized_name=record["normalized_name"],
+                    origin=Project.Origin.MIRRORED,
+                    private_group=groups.get(record.get("private_group")),
+                )
+                for record in records
+            ]
+        )
+        # Re-read: MySQL's bulk_create does not return primary keys.
+        projects = {
+            project.normalized_name: project
+            for project in Project.objects.filter(normalized_name__in=[record["normalized_name"] for record in records])
+        }
+        Release.objects.bulk_create(
+            [
+                Release(
+                    project=projects[record["normalized_name"]],
+                    version=release["version"],
+                    canonical_version=canonical_version(release["version"]),
+                    created=datetime.fromisoformat(release["created"]),
+                    yanked=release["yanked"],
+                    yanked_reason=release["yanked_reason"],
+                    **_release_values(release),
+                )
+                for record in records
+                for release in record["releases"]
+            ],
+            batch_size=500,
+        )
+        release_ids = {
+            (project_id, version): pk
+            for project_id, version, pk in Release.objects.filter(project__in=projects.values()).values_list(
+                "project_id", "canonical_version", "pk"
+            )
+        }
+        files, events = [], []
+        for record in records:
+            project = projects[record["normalized_name"]]
+            events.append({"project": project, "action": Action.CREATE_PROJECT, "data": {"name": project.name}})
+            for release in record["releases"]:
+                release_id = release_ids[(project.pk, canonical_version(release["version"]))]
+                for file in release["files"]:
+                    files.append(_file_row(project, release_id, file))
+                    events.append(_add_file_event(project, release["version"], file))
+                if not release["files"]:
+                    events.append(_event(project, Action.UPDATE_METADATA, release["version"], {"new_release": True}))
+                if release["yanked"]:
+                    events.append(_event(project, Action.YANK_RELEASE, release["version"], {"reason": release["yanked_reason"]}))
+        File.objects.bulk_create(files, batch_size=1000)
+        RemovedFilename.objects.filter(filename__in=[file.filename for file in files]).delete()
+        record_events(events, source=SOURCE)
+        self.counts.projects_created += len(records)
+        self.counts.files_added += len(files)
+
+
+def _event(project: Project, action: str, version: str, data: dict) -> dict:
+    return {"project": project, "action": action, "version": version, "data": data}
+
+
+def _file_row(project: Project, release_id: int, record: dict) -> File:
+    return File(
         project=project,
-        release=release,
+        release_id=release_id,
         filename=record["filename"],
         packagetype=record["packagetype"],
         python_version=record["python_version"],
@@ -140,24 +257,8 @@ def _add_file(project: Project, release: Release, record: dict, store: LocalBlob
         metadata_sha256=record["metadata_sha256"],
         upstream_url=record.get("upstream_url", ""),
     )
-    RemovedFilename.objects.filter(filename=file.filename).delete()
-    record_event(
-        project,
-        Action.ADD_FILE,
-        source=SOURCE,
-        version=release.version,
-        filename=file.filename,
-        data={
-            "sha256": file.sha256,
-            "size": file.size,
-            "packagetype": file.packagetype,
-            "python_version": file.python_version,
-        },
-    )
 
 
-def remove_project_if_present(name: str, *, store: LocalBlobStore, counts: ReplicaCounts) -> None:
-    project = Project.objects.filter(normalized_name=name).first()
-    if project is not None:
-        services.remove_project(project, store=store, source=SOURCE)
-        counts.projects_removed += 1
+def _add_file_event(project: Project, version: str, record: dict) -> dict:
+    data = {name: record[name] for name in ("sha256", "size", "packagetype", "python_version")}
+    return {"project": project, "action": Action.ADD_FILE, "version": version, "filename": record["filename"], "data": data}

@@ -94,6 +94,7 @@ class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.temporary_dir = self.root / ".incoming"
+        self._temporary_ready = False
 
     @staticmethod
     def relative_path(sha256: str) -> str:
@@ -135,7 +136,9 @@ class LocalBlobStore:
         Raises IntegrityFailure when the size or digest is not the one
         expected, or the bytes exceed ``max_size``; nothing is left behind.
         """
-        self.temporary_dir.mkdir(parents=True, exist_ok=True)
+        if not self._temporary_ready:
+            self.temporary_dir.mkdir(parents=True, exist_ok=True)
+            self._temporary_ready = True
         fd, name = tempfile.mkstemp(dir=self.temporary_dir, prefix=prefix)
         path = Path(name)
         hasher = _Hasher(only_sha256)
