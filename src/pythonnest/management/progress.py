@@ -32,6 +32,11 @@ class Bar:
         if self._progress is not None:
             self._progress.advance(self._task, amount)
 
+    def print(self, line: str) -> None:
+        """Print a line above the bar (on stderr), keeping the bar intact."""
+        if self._progress is not None:
+            self._progress.console.print(line, markup=False, highlight=False)
+
     def set_total(self, total: int) -> None:
         if self._progress is not None:
             self._progress.update(self._task, total=total)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pythonnest.core.loading import find_distributions, load_paths
+from pythonnest.management.progress import on_terminal, progress_bar
 from pythonnest.storage import blob_store
 
 
@@ -32,30 +30,19 @@ class Command(BaseCommand):
         candidates = list(find_distributions(options["paths"]))
         verbose = options["verbosity"] >= 2
         self.stdout.write(f"Adding {len(candidates)} file(s)")
-        show_progress = sys.stderr.isatty() and not options["no_progress"]
-        console = Console(file=sys.stderr)
+        show_progress = on_terminal(options["no_progress"])
+        with progress_bar("adding", len(candidates), show=show_progress) as bar:
 
-        def report(kind: str, message: str) -> None:
-            if kind == "refused":
-                line = f"refused: {message}"
-                console.print(line, markup=False, highlight=False) if show_progress else self.stderr.write(line)
-            elif kind == "skipped" or verbose:
-                line = f"{kind}: {message}"
-                console.print(line, markup=False, highlight=False) if show_progress else self.stdout.write(line)
+            def report(kind: str, message: str) -> None:
+                if kind == "refused" or kind == "skipped" or verbose:
+                    line = f"{kind}: {message}"
+                    if show_progress:
+                        bar.print(line)  # above the live bar
+                    else:
+                        (self.stderr if kind == "refused" else self.stdout).write(line)
+                bar.advance()
 
-        store = blob_store()
-        if show_progress:
-            columns = [TextColumn("adding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-            with Progress(*columns, console=console, transient=True) as progress:
-                task = progress.add_task("add", total=len(candidates))
-
-                def report_and_advance(kind: str, message: str) -> None:
-                    report(kind, message)
-                    progress.advance(task)
-
-                summary = load_paths(candidates, store=store, on_result=report_and_advance)
-        else:
-            summary = load_paths(candidates, store=store, on_result=report)
+            summary = load_paths(candidates, store=blob_store(), on_result=report)
         self.stdout.write(
             f"Added {len(summary.added)} file(s) ({summary.new_projects} new project(s), "
             f"{summary.new_releases} new release(s)); skipped {len(summary.skipped)} duplicate(s); "
