@@ -193,3 +193,30 @@ class TestConfigCommand:
         out = io.StringIO()
         call_command("config", "--default", stdout=out)
         assert out.getvalue() == conf.default_file_text()
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [("100M", 100 * 1024**2), ("1024", 1024), ("5k", 5 * 1024), ("2 GB", 2 * 1024**3), ("10MiB", 10 * 1024**2)],
+)
+def test_max_upload_size_takes_units(tmp_path, value, size):
+    path = write_ini(tmp_path, f"ROOT_PATH = {tmp_path}\nMAX_UPLOAD_SIZE = {value}\n")
+    assert conf.load_config(path).max_upload_size == size
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", "0", "1.5G", "M"])
+def test_a_bad_max_upload_size_names_the_key(tmp_path, value):
+    path = write_ini(tmp_path, f"ROOT_PATH = {tmp_path}\nMAX_UPLOAD_SIZE = {value}\n")
+    with pytest.raises(ConfigError, match="MAX_UPLOAD_SIZE = .* is not a size"):
+        conf.load_config(path)
+
+
+def test_upload_size_and_registration_defaults(tmp_path):
+    config = conf.load_config(tmp_path / "missing.ini")
+    assert config.max_upload_size == 100 * 1024**2
+    assert config.allow_registration is False
+    assert config.effective_values()["ALLOW_REGISTRATION"] == "false"
+    path = write_ini(tmp_path, f"ROOT_PATH = {tmp_path}\nALLOW_REGISTRATION = yes\n")
+    assert conf.load_config(path).allow_registration is True
+    with pytest.raises(ConfigError, match="ALLOW_REGISTRATION = 'maybe' is not a boolean"):
+        conf.load_config(write_ini(tmp_path, f"ROOT_PATH = {tmp_path}\nALLOW_REGISTRATION = maybe\n"))

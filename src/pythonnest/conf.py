@@ -74,6 +74,8 @@ DEFAULTS: list[tuple[str, str | None, str]] = [
     ("DATABASE_PASSWORD", "", ""),
     ("DATABASE_HOST", "", ""),
     ("DATABASE_PORT", "", ""),
+    ("MAX_UPLOAD_SIZE", "100M", "largest file twine may upload, in bytes or with a K, M or G suffix"),
+    ("ALLOW_REGISTRATION", "false", "let visitors create their own accounts in the web interface"),
 ]
 SECRET_KEYS = {"DATABASE_PASSWORD"}
 
@@ -98,6 +100,8 @@ class Config:
     database_password: str
     database_host: str
     database_port: str
+    max_upload_size: int = 100 * 1024 * 1024
+    allow_registration: bool = False
     # Other sections ([update], [export], ...) are kept raw for their owners.
     sections: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -126,6 +130,8 @@ class Config:
             "DATABASE_PASSWORD": "********" if self.database_password else "",
             "DATABASE_HOST": self.database_host,
             "DATABASE_PORT": self.database_port,
+            "MAX_UPLOAD_SIZE": str(self.max_upload_size),
+            "ALLOW_REGISTRATION": str(self.allow_registration).lower(),
         }
         return values
 
@@ -183,6 +189,19 @@ def _boolean(key: str, value: str, path: Path) -> bool:
     if lowered in FALSE_WORDS:
         return False
     raise ConfigError(f"{path}: {key} = {value!r} is not a boolean (use true or false)")
+
+
+SIZE_SUFFIXES = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def _size(key: str, value: str, path: Path) -> int:
+    """A size in bytes from ``123``, ``100M`` or ``2 GB`` (binary multiples)."""
+    text = value.strip().upper().removesuffix("IB").removesuffix("B")
+    number, suffix = (text[:-1], text[-1]) if text[-1:] in SIZE_SUFFIXES and text[-1:] else (text, "")
+    number = number.strip()
+    if not number.isdigit() or int(number) == 0:
+        raise ConfigError(f"{path}: {key} = {value!r} is not a size (use bytes, or a number with K, M or G)")
+    return int(number) * SIZE_SUFFIXES[suffix]
 
 
 def _engine(value: str, path: Path) -> str:
@@ -268,6 +287,8 @@ def load_config(path: Path | None = None) -> Config:
         database_password=values["DATABASE_PASSWORD"],
         database_host=values["DATABASE_HOST"],
         database_port=port,
+        max_upload_size=_size("MAX_UPLOAD_SIZE", values["MAX_UPLOAD_SIZE"] or "100M", path),
+        allow_registration=_boolean("ALLOW_REGISTRATION", values["ALLOW_REGISTRATION"], path),
         sections=sections,
     )
 

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.test import Client
 
 from pythonnest.api.xmlrpc import MAX_REQUEST_SIZE, parse_call, xml_safe
+from pythonnest.core import access
 from pythonnest.core.journal import Action, current_serial, record_event
 from pythonnest.core.models import Project
 from pythonnest.core.exceptions import NotFound
@@ -199,6 +200,17 @@ def test_roles_are_empty_until_roles_exist(client, six):
     assert call(client, "package_roles", "six") == []
     assert call(client, "package_roles", "-bad-") == []
     assert call(client, "user_packages", "benjamin") == []
+
+
+def test_roles_are_listed_owners_first(client, catalog, django_user_model):
+    benjamin, jason = (django_user_model.objects.create_user(name) for name in ("benjamin", "jason"))
+    six, zope = Project.objects.get(normalized_name="six"), Project.objects.get(normalized_name="zope-thing")
+    access.set_role(six, jason, "Maintainer")
+    access.set_role(six, benjamin, "Owner")
+    access.set_role(zope, jason, "Owner")
+    assert call(client, "package_roles", "Six") == [["Owner", "benjamin"], ["Maintainer", "jason"]]
+    assert call(client, "user_packages", "jason") == [["Owner", "Zope.Thing"], ["Maintainer", "six"]]
+    assert call(client, "user_packages", "nobody") == []
 
 
 def test_changelog_last_serial_is_the_journals(client, catalog):

@@ -92,3 +92,22 @@ class ClientVenv:
             " for d in m.distributions()}))\n"
         )
         return json.loads(self.run(code).stdout)
+
+
+TWINE = BIN / "twine"
+
+
+def twine_environment() -> dict[str, str]:
+    """No TWINE_* variables, so that only the command line says where and as whom."""
+    return {key: value for key, value in clean_environment().items() if not key.startswith("TWINE_")}
+
+
+def twine_upload(
+    repository_url: str, username: str, password: str, *files: Path, config_file: Path, check: bool = True
+) -> subprocess.CompletedProcess:
+    """``twine upload`` as a developer runs it; ``config_file`` stands in for ~/.pypirc."""
+    argv = [
+        str(TWINE), "upload", "--non-interactive", "--disable-progress-bar", "--config-file", str(config_file),
+        "--repository-url", repository_url, "--username", username, "--password", password, *map(str, files),
+    ]
+    return _run(argv, twine_environment(), check)

@@ -68,12 +68,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_manage(config_path: Path, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
-    """Run ``pythonnest-manage ARGS`` against the configuration file ``config_path``."""
+def run_manage(
+    config_path: Path, *args: str, check: bool = True, timeout: float = 180, input: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``pythonnest-manage ARGS`` against the configuration file ``config_path``; ``input`` is its stdin."""
+    stdin = {"stdin": subprocess.DEVNULL} if input is None else {"input": input}
     result = subprocess.run(
         [str(MANAGE), *args],
         env=clean_environment(PYTHONNEST_CONFIG=str(config_path)),
-        stdin=subprocess.DEVNULL,
+        **stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -276,9 +279,11 @@ class PythonNestServer:
             PYTHONUNBUFFERED="1",
         )
 
-    def manage(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
-        """Run ``pythonnest-manage ARGS`` with this server's configuration."""
-        return run_manage(self.config_path, *args, check=check, timeout=timeout)
+    def manage(
+        self, *args: str, check: bool = True, timeout: float = 180, input: str | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run ``pythonnest-manage ARGS`` with this server's configuration; ``input`` is its stdin."""
+        return run_manage(self.config_path, *args, check=check, timeout=timeout, input=input)
 
     def add(self, paths: Iterable[Path | str], *, check: bool = True) -> subprocess.CompletedProcess:
         """Run ``pythonnest-manage add`` on files or folders; what it added is kept in ``added``."""

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_safe
 
+from pythonnest.api.auth import identify_reader
 from pythonnest.api.responses import not_found
 from pythonnest.core.models import File
 from pythonnest.storage import blob_store
@@ -17,7 +18,9 @@ from pythonnest.storage import blob_store
 METADATA_SUFFIX = ".metadata"
 
 
-def _blob_response(sha256: str, filename: str, content_type: str, upstream_url: str = "") -> HttpResponse:
+def _blob_response(
+    sha256: str, filename: str, content_type: str, upstream_url: str = "", *, private: bool = False
+) -> HttpResponse:
     store = blob_store()
     path = store.path_for(sha256)
     if not path.is_file():
@@ -35,7 +38,8 @@ def _blob_response(sha256: str, filename: str, content_type: str, upstream_url: 
             response["X-Sendfile"] = str(path)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["ETag"] = f'"{sha256}"'
-    response["Cache-Control"] = "max-age=31536000, public, immutable"
+    # A private project's files are for its group only: no shared cache may keep them.
+    response["Cache-Control"] = f"max-age=31536000, {'private' if private else 'public'}, immutable"
     return response
 
 
@@ -44,13 +48,23 @@ def download(request: HttpRequest, prefix: str, filename: str) -> HttpResponse:
     sha256 = prefix.replace("/", "")
     wants_metadata = filename.endswith(METADATA_SUFFIX)
     distribution_name = filename.removesuffix(METADATA_SUFFIX) if wants_metadata else filename
-    file = File.objects.filter(filename=distribution_name, sha256=sha256).only(
-        "sha256", "metadata_sha256", "upstream_url"
-    ).first()
+    file = (
+        File.objects.filter(filename=distribution_name, sha256=sha256)
+        .values("sha256", "metadata_sha256", "upstream_url", "project_id", "project__private_group_id")
+        .first()
+    )
+    private_group_id = file["project__private_group_id"] if file else None
+    if private_group_id is not None:
+        identity = identify_reader(request)
+        if isinstance(identity, HttpResponse):
+            return identity
+        if not identity.viewer.can_see(private_group_id, file["project_id"]):
+            file = None
     if file is None:
         return not_found(f"No file {filename} here")
+    private = private_group_id is not None
     if wants_metadata:
-        if not file.metadata_sha256:
+        if not file["metadata_sha256"]:
             return not_found(f"{distribution_name} has no core metadata file")
-        return _blob_response(file.metadata_sha256, filename, "application/octet-stream")
-    return _blob_response(file.sha256, filename, "application/octet-stream", file.upstream_url)
+        return _blob_response(file["metadata_sha256"], filename, "application/octet-stream", private=private)
+    return _blob_response(file["sha256"], filename, "application/octet-stream", file["upstream_url"], private=private)

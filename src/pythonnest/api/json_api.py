@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.urls import get_script_prefix
 from django.views.decorators.http import require_safe
 
+from pythonnest.api.auth import identify_reader
 from pythonnest.api.responses import not_found
 from pythonnest.core.distributions import canonical_version
 from pythonnest.core.exceptions import InvalidName
@@ -175,12 +176,17 @@ def _respond(project: Project, document: dict) -> HttpResponse:
     for header, value in CORS_HEADERS.items():
         response[header] = value
     response["X-PyPI-Last-Serial"] = str(project.last_serial)
-    response["Cache-Control"] = "max-age=900, public"
+    # A private project's document is for its group only: no shared cache may keep it.
+    response["Cache-Control"] = "max-age=900, " + ("private" if project.private_group_id else "public")
+    response["Vary"] = "Authorization"
     return response
 
 
-def _find_project(name: str, route: str, **route_arguments) -> Project | HttpResponse:
-    """The project, else the 301 to its normalized name or a 404 that says why."""
+def _find_project(request: HttpRequest, name: str, route: str, **route_arguments) -> Project | HttpResponse:
+    """The project, else the 301 to its normalized name or a 404 that says why.
+
+    A private project the requester may not see is answered as if it did not exist.
+    """
     try:
         normalized = normalize(name)
     except InvalidName as exc:
@@ -188,6 +194,12 @@ def _find_project(name: str, route: str, **route_arguments) -> Project | HttpRes
     if normalized != name:
         return redirect(route, permanent=True, name=normalized, **route_arguments)
     project = Project.objects.filter(normalized_name=normalized).first()
+    if project is not None and project.private_group_id is not None:
+        identity = identify_reader(request)
+        if isinstance(identity, HttpResponse):
+            return identity
+        if not identity.viewer.can_see_project(project):
+            project = None
     if project is None:
         return not_found(f"No project named {normalized!r}")
     return project
@@ -195,7 +207,7 @@ def _find_project(name: str, route: str, **route_arguments) -> Project | HttpRes
 
 @require_safe
 def json_project(request: HttpRequest, name: str) -> HttpResponse:
-    project = _find_project(name, request.resolver_match.url_name)
+    project = _find_project(request, name, request.resolver_match.url_name)
     if isinstance(project, HttpResponse):
         return project
     releases = list(Release.objects.filter(project=project).values(*RELEASE_SUMMARY_FIELDS))
@@ -208,7 +220,7 @@ def json_project(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_safe
 def json_release(request: HttpRequest, name: str, version: str) -> HttpResponse:
-    project = _find_project(name, request.resolver_match.url_name, version=version)
+    project = _find_project(request, name, request.resolver_match.url_name, version=version)
     if isinstance(project, HttpResponse):
         return project
     release = Release.objects.filter(project=project, canonical_version=canonical_version(version)).first()

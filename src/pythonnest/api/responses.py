@@ -10,7 +10,9 @@ from pythonnest.api.negotiation import HTML_V1, JSON_V1, TEXT_HTML
 def error(status: int, reason: str) -> HttpResponse:
     response = HttpResponse(f"{status} {reason}\n", status=status, content_type="text/plain; charset=utf-8")
     # Django would otherwise fill in only the generic phrase.
-    response.reason_phrase = reason.splitlines()[0][:200] if reason else None
+    # The status line is latin-1 on the wire; keep it printable ASCII.
+    phrase = reason.splitlines()[0][:200].encode("ascii", "replace").decode() if reason else ""
+    response.reason_phrase = "".join(char if " " <= char <= "~" else "?" for char in phrase) or None
     return response
 
 

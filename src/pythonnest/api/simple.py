@@ -15,11 +15,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_safe
 
+from pythonnest.api.auth import identify_reader
 from pythonnest.api.negotiation import JSON_V1, choose_content_type
 from pythonnest.api.responses import not_acceptable, not_found
 from pythonnest.core import queries
 from pythonnest.core.exceptions import InvalidName
-from pythonnest.core.journal import current_serial
 from pythonnest.core.names import normalize
 
 # Bump when the rendered bytes change for the same catalog.
@@ -89,7 +89,9 @@ def render_detail_json(page: dict) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _respond(request: HttpRequest, content_type: str, etag: str, cache_key: str, build, serial: int) -> HttpResponse:
+def _respond(
+    request: HttpRequest, content_type: str, etag: str, cache_key: str, build, serial: int, private: bool = False
+) -> HttpResponse:
     if etag in _if_none_match(request):
         response = HttpResponse(status=304)
     else:
@@ -101,8 +103,9 @@ def _respond(request: HttpRequest, content_type: str, etag: str, cache_key: str,
         response = HttpResponse(body, content_type=content_type + charset)
     response["ETag"] = etag
     response["X-PyPI-Last-Serial"] = str(serial)
-    response["Vary"] = "Accept, Accept-Encoding"
-    response["Cache-Control"] = "max-age=600, public"
+    # What the root lists depends on the credentials; a private page is for its group only.
+    response["Vary"] = "Accept, Accept-Encoding, Authorization"
+    response["Cache-Control"] = f"max-age=600, {'private' if private else 'public'}"
     return response
 
 
@@ -120,16 +123,23 @@ def simple_index(request: HttpRequest) -> HttpResponse:
     content_type = _content_type(request)
     if content_type is None:
         return not_acceptable()
-    serial = current_serial()
+    identity = identify_reader(request)
+    if isinstance(identity, HttpResponse):
+        return identity
+    viewer = identity.viewer
+    serial = queries.catalog_serial()
     fmt = "json" if content_type == JSON_V1 else "html"
     renderer = render_index_json if fmt == "json" else render_index_html
+    # One cached page per serial and per set of private projects one may see.
+    visibility = "" if viewer.cache_key == "public" else f"-{viewer.cache_key}"
     return _respond(
         request,
         content_type,
-        etag=f'"index-{serial}-{fmt}-{PAGE_FORMAT}"',
-        cache_key=f"simple-index:{serial}:{fmt}:{PAGE_FORMAT}",
-        build=lambda: renderer(queries.simple_index(serial)),
+        etag=f'"index-{serial}-{fmt}-{PAGE_FORMAT}{visibility}"',
+        cache_key=f"simple-index:{serial}:{fmt}:{PAGE_FORMAT}{visibility}",
+        build=lambda: renderer(queries.simple_index(serial, viewer)),
         serial=serial,
+        private=bool(visibility),
     )
 
 
@@ -145,6 +155,12 @@ def simple_detail(request: HttpRequest, name: str) -> HttpResponse:
     if content_type is None:
         return not_acceptable()
     project = queries.find_project(normalized)
+    if project is not None and project.private_group_id is not None:
+        identity = identify_reader(request)
+        if isinstance(identity, HttpResponse):
+            return identity
+        if not identity.viewer.can_see_project(project):
+            project = None
     if project is None:
         return not_found(f"No project named {normalized!r}")
     fmt = "json" if content_type == JSON_V1 else "html"
@@ -157,4 +173,5 @@ def simple_detail(request: HttpRequest, name: str) -> HttpResponse:
         cache_key=f"simple-detail:{normalized}:{serial}:{fmt}:{PAGE_FORMAT}",
         build=lambda: renderer(queries.simple_detail(project)),
         serial=serial,
+        private=project.private_group_id is not None,
     )

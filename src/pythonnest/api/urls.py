@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from pythonnest.api import files, json_api, simple, xmlrpc
+from pythonnest.api import files, json_api, simple, upload, xmlrpc
 
 urlpatterns = [
     path("simple/", simple.simple_index, name="simple-index"),
@@ -17,7 +17,13 @@ urlpatterns = [
     path("pypi/<str:name>/json/", json_api.json_project, name="json-project-slash"),
     path("pypi/<str:name>/<str:version>/json", json_api.json_release, name="json-release"),
     path("pypi/<str:name>/<str:version>/json/", json_api.json_release, name="json-release-slash"),
-    # XML-RPC today; the legacy upload API shares this URL (see xmlrpc.pypi_endpoint).
+    # XML-RPC, and legacy uploads POSTed as multipart/form-data (see xmlrpc.POST_HANDLERS).
     path("pypi", xmlrpc.pypi_endpoint, name="pypi-endpoint"),
     path("pypi/", xmlrpc.pypi_endpoint, name="pypi-endpoint-slash"),
+    # twine's upload URL; /setup/ is the original PythonNest's. Both spellings,
+    # because a redirected POST is an upload lost.
+    path("legacy/", upload.legacy_upload, name="legacy-upload"),
+    path("legacy", upload.legacy_upload),
+    path("setup/", upload.legacy_upload, name="setup-upload"),
+    path("setup", upload.legacy_upload),
 ]

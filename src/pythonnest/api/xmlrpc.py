@@ -19,8 +19,10 @@ from django.db.models.functions import Cast, Lower
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from pythonnest.api.auth import identify_reader
 from pythonnest.api.json_api import release_info, site_root
 from pythonnest.api.responses import error
+from pythonnest.api.upload import handle_upload
 from pythonnest.api.xmlrpc_wire import (
     INT64_RANGE,
     INVALID_PARAMS,
@@ -29,10 +31,12 @@ from pythonnest.api.xmlrpc_wire import (
     parse_call,
     xml_safe,
 )
+from pythonnest.core import access
+from pythonnest.core.access import PUBLIC, Viewer
 from pythonnest.core.distributions import canonical_version
 from pythonnest.core.exceptions import InvalidName
 from pythonnest.core.journal import current_serial, describe
-from pythonnest.core.models import File, JournalEntry, Project, Release
+from pythonnest.core.models import File, JournalEntry, Project, Release, Role
 from pythonnest.core.names import NormalizedName, normalize
 from pythonnest.core.queries import blob_url_path, latest_release, version_sort_key
 
@@ -93,9 +97,10 @@ class Method:
 
 @dataclass(frozen=True)
 class CallContext:
-    """What a method needs from the request: the site's absolute root URL."""
+    """What a method needs from the request: the site's absolute root URL, and what the caller may see."""
 
     site_root: str
+    viewer: Viewer = PUBLIC
 
 
 def _normalized(name: str) -> NormalizedName | None:
@@ -106,26 +111,32 @@ def _normalized(name: str) -> NormalizedName | None:
         return None
 
 
+def _projects(context: CallContext):
+    return Project.objects.filter(context.viewer.visible()).order_by("normalized_name")
+
+
 def list_packages(context: CallContext) -> list[str]:
-    return list(Project.objects.order_by("normalized_name").values_list("name", flat=True))
+    return list(_projects(context).values_list("name", flat=True))
 
 
 def list_packages_with_serial(context: CallContext) -> dict[str, int]:
-    return dict(Project.objects.order_by("normalized_name").values_list("name", "last_serial"))
+    return dict(_projects(context).values_list("name", "last_serial"))
 
 
 def package_releases(context: CallContext, package_name: str, show_hidden: bool) -> list[str]:
     """All versions, newest first, with ``show_hidden``; else the latest not yanked, as PyPI."""
-    releases = Release.objects.filter(project__normalized_name=_normalized(package_name)).values("version", "yanked")
+    releases = Release.objects.filter(context.viewer.visible("project__"))
+    releases = releases.filter(project__normalized_name=_normalized(package_name)).values("version", "yanked")
     if show_hidden:
         return sorted((release["version"] for release in releases), key=version_sort_key, reverse=True)
     latest = latest_release(release for release in releases if not release["yanked"])
     return [latest["version"]] if latest else []
 
 
-def _find_release(package_name: str, version: str) -> Release | None:
+def _find_release(context: CallContext, package_name: str, version: str) -> Release | None:
     return (
         Release.objects.select_related("project")
+        .filter(context.viewer.visible("project__"))
         .filter(project__normalized_name=_normalized(package_name), canonical_version=canonical_version(version))
         .first()
     )
@@ -133,7 +144,7 @@ def _find_release(package_name: str, version: str) -> Release | None:
 
 def release_data(context: CallContext, package_name: str, version: str) -> dict:
     """The metadata of one release, or {} when there is no such release."""
-    release = _find_release(package_name, version)
+    release = _find_release(context, package_name, version)
     if release is None:
         return {}
     versions = Release.objects.filter(project=release.project).values_list("version", flat=True)
@@ -162,7 +173,7 @@ def release_data(context: CallContext, package_name: str, version: str) -> dict:
 def release_urls(context: CallContext, package_name: str, version: str) -> list[dict]:
     """Every file of one release, or [] when there is no such release."""
     rows = (
-        File.objects.filter(release=_find_release(package_name, version))
+        File.objects.filter(release=_find_release(context, package_name, version))
         .order_by("filename")
         .values("filename", "packagetype", "python_version", "size", "sha256", "md5", "upload_time")
     )
@@ -191,31 +202,35 @@ def release_urls(context: CallContext, package_name: str, version: str) -> list[
     return urls
 
 
-def project_roles(name: NormalizedName) -> list[tuple[str, str]]:
-    """(role, username) pairs of a project, Owners first; none until roles exist."""
-    return []
+def project_roles(name: NormalizedName, viewer: Viewer) -> list[tuple[str, str]]:
+    """(role, username) pairs of a project the viewer may see, Owners first."""
+    project = Project.objects.filter(viewer.visible(), normalized_name=name).first()
+    return access.project_roles(project) if project is not None else []
 
 
-def user_roles(username: str) -> list[tuple[str, str]]:
-    """(role, project name) pairs of a user, Owner roles first; none until roles exist."""
-    return []
+def user_roles(username: str, viewer: Viewer) -> list[tuple[str, str]]:
+    """(role, project name) pairs of a user, Owner roles first, on projects the viewer may see."""
+    roles = Role.objects.filter(viewer.visible("project__"), user__username=username)
+    rows = roles.values_list("role", "project__name", "project__normalized_name")
+    return [(role, name) for role, name, _ in sorted(rows, key=lambda row: (access.ROLE_ORDER[row[0]], row[2]))]
 
 
 def package_roles(context: CallContext, package_name: str) -> list[list[str]]:
     normalized = _normalized(package_name)
-    return [[role, user] for role, user in project_roles(normalized)] if normalized else []
+    return [[role, user] for role, user in project_roles(normalized, context.viewer)] if normalized else []
 
 
 def user_packages(context: CallContext, user: str) -> list[list[str]]:
-    return [[role, project] for role, project in user_roles(user)]
+    return [[role, project] for role, project in user_roles(user, context.viewer)]
 
 
 def changelog_last_serial(context: CallContext) -> int:
     return current_serial()
 
 
-def _changelog(entries, with_ids: bool = True) -> list[list]:
+def _changelog(context: CallContext, entries, with_ids: bool = True) -> list[list]:
     """Journal rows as PyPI lists them; a project that still exists is named as it displays."""
+    entries = entries.exclude(project_name__in=context.viewer.hidden_project_names())
     display_name = Project.objects.filter(normalized_name=OuterRef("project_name")).values("name")[:1]
     entries = entries.annotate(display_name=Subquery(display_name)).order_by("serial")[:CHANGELOG_LIMIT]
     rows = []
@@ -232,13 +247,13 @@ def changelog(context: CallContext, since: float, with_ids: bool) -> list[list]:
         after = datetime.datetime.fromtimestamp(since, tz=datetime.UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise Fault(INVALID_PARAMS, f"changelog(): {since!r} is not a Unix timestamp this server can read") from exc
-    return _changelog(JournalEntry.objects.filter(created__gt=after), bool(with_ids))
+    return _changelog(context, JournalEntry.objects.filter(created__gt=after), bool(with_ids))
 
 
 def changelog_since_serial(context: CallContext, since_serial: int) -> list[list]:
     if since_serial not in INT64_RANGE:
         raise Fault(INVALID_PARAMS, f"changelog_since_serial(): {since_serial} is beyond any serial")
-    return _changelog(JournalEntry.objects.filter(serial__gt=since_serial))
+    return _changelog(context, JournalEntry.objects.filter(serial__gt=since_serial))
 
 
 # Search fields as PyPI names them; all but "name" are Release columns of the same name.
@@ -293,6 +308,7 @@ def search(context: CallContext, spec: dict, search_operator: str) -> list[dict]
         aliases.update(field_aliases)
     combine = operator.and_ if search_operator == "and" else operator.or_
     matches = Release.objects.alias(**aliases).filter(functools.reduce(combine, conditions.values()))
+    matches = matches.filter(context.viewer.visible("project__"))
     if "version" in terms:
         # As on PyPI: when versions are asked for, one row per matching version.
         rows = matches.filter(conditions["version"]).order_by("project__normalized_name", "id")
@@ -348,29 +364,37 @@ def handle_xmlrpc(request: HttpRequest) -> HttpResponse:
         declared_length = 0
     if declared_length > MAX_REQUEST_SIZE:
         return error(413, f"Request Entity Too Large: XML-RPC calls are limited to {MAX_REQUEST_SIZE} bytes")
+    identity = identify_reader(request)
+    if isinstance(identity, HttpResponse):
+        return identity
     try:
         name, params = parse_call(request.body)
-        result = call(name, params, CallContext(site_root=site_root(request)))
+        result = call(name, params, CallContext(site_root=site_root(request), viewer=identity.viewer))
         payload = xmlrpc.client.dumps((xml_safe(result),), methodresponse=True, allow_none=True)
     except Fault as fault:
         return fault_response(fault)
     return _xml_response(payload)
 
 
-# What a POST to /pypi is, by its media type. The legacy upload API
-# (multipart/form-data, as twine sends it) is meant to join this table.
-POST_HANDLERS = {"text/xml": handle_xmlrpc, "application/xml": handle_xmlrpc}
+# What a POST to /pypi is, by its media type: an XML-RPC call, or a legacy
+# upload (multipart/form-data, as twine sends it to the original's URL).
+POST_HANDLERS = {"text/xml": handle_xmlrpc, "application/xml": handle_xmlrpc, "multipart/form-data": handle_upload}
 
 
 @csrf_exempt
 def pypi_endpoint(request: HttpRequest) -> HttpResponse:
     """``/pypi``: dispatch a POST by its Content-Type."""
     if request.method != "POST":
-        response = error(405, "Method Not Allowed: /pypi takes XML-RPC calls POSTed as text/xml")
+        response = error(
+            405, "Method Not Allowed: /pypi takes XML-RPC calls (text/xml) and uploads (multipart/form-data)"
+        )
         response["Allow"] = "POST"
         return response
     handler = POST_HANDLERS.get(request.content_type or "")
     if handler is None:
         received = request.content_type or "no Content-Type"
-        return error(415, f"Unsupported Media Type: /pypi takes XML-RPC calls as text/xml, not {received}")
+        return error(
+            415,
+            f"Unsupported Media Type: /pypi takes text/xml (XML-RPC) or multipart/form-data (upload), not {received}",
+        )
     return handler(request)

@@ -165,21 +165,21 @@ def _file_record(file: File, added: set[str], store: LocalBlobStore, plan: Expor
     record = {name: getattr(file, name) for name in FILE_FIELDS if hasattr(file, name)}
     record["upload_time"] = file.upload_time.isoformat()
     record["metadata_size"] = None
-    included = file.filename in added
+    wanted = file.filename in added
+    included = wanted and store.exists(file.sha256)
+    if wanted and not included:
+        plan.missing.append(file.filename)
     if file.metadata_sha256:
         metadata_path = store.path_for(file.metadata_sha256)
         if metadata_path.is_file():
             record["metadata_size"] = metadata_path.stat().st_size
+            # Only with its file: the importer takes no blob the manifest does not ask for.
             if included:
                 plan.blobs[file.metadata_sha256] = record["metadata_size"]
-        elif included:
+        elif wanted:
             plan.missing.append(f"{file.filename}.metadata")
     if included:
-        if store.exists(file.sha256):
-            plan.blobs[file.sha256] = file.size
-        else:
-            plan.missing.append(file.filename)
-            included = False
+        plan.blobs[file.sha256] = file.size
     record["blob_included"] = included
     return record
 

@@ -31,9 +31,10 @@ VOLUME_HEADER = "volume.json"
 BLOB_DIRECTORY = "blobs"
 SIGNED_PREFIX = b"pythonnest-bundle-v1 manifest sha256="
 
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-BLOB_MEMBER = re.compile(r"^blobs/([0-9a-f]{64})$")
-TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
+BLOB_MEMBER = re.compile(r"^blobs/([0-9a-f]{64})\Z")
+# \Z, not $: a trailing newline is not part of a name.
+TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 
 RECORD_PROJECT = "project"
 RECORD_REMOVED_PROJECT = "removed_project"

@@ -49,7 +49,7 @@ from pythonnest.core.names import is_valid_name
 from pythonnest.storage.local import CHUNK_SIZE, LocalBlobStore, StagedBlob
 
 logger = logging.getLogger(__name__)
-_HASHED_FIELD = re.compile(r"^[0-9a-f]*$")
+_HASHED_FIELD = re.compile(r"^[0-9a-f]*\Z")
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,14 @@ def _check_file_record(record: dict, project: str, where: str) -> None:
                 raise BundleError(f"{where}: file {filename} has a malformed {name}")
         if record["metadata_sha256"] and not SHA256.match(record["metadata_sha256"]):
             raise BundleError(f"{where}: file {filename} has a malformed metadata_sha256")
-        for name in ("size",):
-            if isinstance(record[name], bool) or not isinstance(record[name], int) or record[name] < 0:
+        for name in ("size", "metadata_size"):
+            value = record[name]
+            if name == "metadata_size" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise BundleError(f"{where}: file {filename} has a bad {name}")
+        if not isinstance(record["blob_included"], bool):
+            raise BundleError(f"{where}: file {filename} has a bad blob_included")
         datetime.fromisoformat(record["upload_time"])
         for name in ("packagetype", "python_version", "requires_python"):
             if not isinstance(record[name], str):
@@ -186,6 +191,8 @@ def read_manifest(source: BundleSource, options: ImportOptions) -> ManifestFacts
     facts = ManifestFacts(header=header, tag=tag, counts={}, signed_by=signed_by)
     facts.signature_unchecked = source.signature is not None and signed_by is None
     summary = None
+    # One record per project: a second one would be applied over the first.
+    seen: set[str] = set()
     for number, record in records:
         where = f"manifest line {number}"
         if summary is not None:
@@ -193,6 +200,7 @@ def read_manifest(source: BundleSource, options: ImportOptions) -> ManifestFacts
         kind = record.get("type")
         if kind == RECORD_PROJECT:
             _check_project_record(record, where, facts)
+            name = facts.project_names[-1]
         elif kind == RECORD_REMOVED_PROJECT:
             name = record.get("normalized_name")
             if not isinstance(name, str) or not is_valid_name(name) or canonicalize_name(name) != name:
@@ -200,8 +208,14 @@ def read_manifest(source: BundleSource, options: ImportOptions) -> ManifestFacts
             facts.removed_names.append(name)
         elif kind == RECORD_SUMMARY:
             summary = record.get("counts") or {}
+            if not isinstance(summary, dict):
+                raise BundleError(f"{where}: malformed summary")
+            continue
         else:
             raise BundleError(f"{where}: unknown record type {kind!r}")
+        if name in seen:
+            raise BundleError(f"{where}: project {name} appears twice in the manifest")
+        seen.add(name)
     if summary is None:
         raise BundleError("manifest: no summary line: the manifest is truncated")
     if summary.get("projects") != len(facts.project_names) or summary.get("files") != len(facts.files):
@@ -311,10 +325,17 @@ def apply_bundle(source: BundleSource, facts: ManifestFacts, store: LocalBlobSto
             elif kind == RECORD_REMOVED_PROJECT:
                 applier.remove(record["normalized_name"])
         summary.counts = applier.finish()
+        last_serial = facts.header.serial_to
+        if facts.header.selection is not None:
+            # A partial bundle (export --project, --requirements) leaves out
+            # changes in its range: moving the tag past them would make the
+            # full bundle that carries them look already imported.
+            state = peers.sync_state(facts.tag, SyncState.Direction.IMPORT)
+            last_serial = state.last_serial if state else 0
         peers.record_sync(
             facts.tag,
             SyncState.Direction.IMPORT,
-            last_serial=facts.header.serial_to,
+            last_serial=last_serial,
             peer_instance=facts.header.source_instance,
             forced=facts.forced_gap,
         )

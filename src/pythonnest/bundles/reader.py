@@ -101,6 +101,23 @@ def _check_member(member: tarfile.TarInfo, where: str) -> None:
         raise BundleError(f"{where}: unexpected member {name!r}")
 
 
+def _check_end(path: Path, offset: int) -> None:
+    """Raise unless the archive's end marker (zero blocks, then only zeros) is at ``offset``.
+
+    tarfile takes a damaged or missing header for the end of the archive,
+    which would silently drop every member after it.
+    """
+    zeros = 0
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        for chunk in iter(lambda: handle.read(MAX_SMALL_MEMBER), b""):
+            if chunk.count(0) != len(chunk):
+                raise BundleError(f"{path}: damaged member header at byte {offset}: the archive is corrupt")
+            zeros += len(chunk)
+    if zeros < 2 * tarfile.BLOCKSIZE:
+        raise BundleError(f"{path}: the archive ends at byte {offset} without its end marker: it is truncated")
+
+
 class ArchiveSource(BundleSource):
     """One tar archive, or volumes given in any order."""
 
@@ -168,7 +185,9 @@ class ArchiveSource(BundleSource):
                 for member in self._tar:
                     _check_member(member, where)
                     yield member, self._tar, where
+                end = self._tar.offset
                 self._tar.close()
+                _check_end(path, end)
             except TAR_ERRORS as exc:
                 raise BundleError(f"{where}: unreadable or corrupt archive ({exc})") from exc
 

@@ -51,12 +51,22 @@ def parse_public_key(text: str, where: str) -> Ed25519PublicKey:
         raise BundleError(f"{where}: not an Ed25519 public key") from exc
 
 
+def _is_inline_key(entry: str) -> bool:
+    # A bare key is base64, whose alphabet has "/": 1 key in 64 starts with it.
+    if entry.split()[0] == KEY_TYPE:
+        return True
+    try:
+        return len(base64.b64decode(entry, validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
 def load_trusted_keys(entries: list[str], where: str) -> dict[str, Ed25519PublicKey]:
     """Trusted keys by id, from inline keys or paths of .pub files."""
     keys = {}
     for entry in entries:
         path = Path(entry).expanduser()
-        if entry.startswith(("/", "~", ".")) or path.suffix == ".pub":
+        if not _is_inline_key(entry) and (entry.startswith(("/", "~", ".")) or path.suffix == ".pub"):
             try:
                 text = path.read_text(encoding="utf-8")
             except OSError as exc:

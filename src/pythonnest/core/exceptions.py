@@ -39,3 +39,51 @@ class BundleError(PythonNestError):
 
 class BundleGap(BundleError):
     """A bundle starts after the last serial imported for its tag."""
+
+
+class InvalidUpload(PythonNestError):
+    """An upload form is malformed, incomplete or disagrees with its file."""
+
+
+class UploadTooLarge(PythonNestError):
+    """An upload is larger than MAX_UPLOAD_SIZE allows."""
+
+
+class NotAuthenticated(PythonNestError):
+    """The request carries no credentials, and the action needs them."""
+
+
+class AuthenticationFailed(PythonNestError):
+    """The username and password, or the API token, are not valid."""
+
+
+class TooManyAttempts(PythonNestError):
+    """Too many failed logins for this username from this address; wait."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Forbidden(PythonNestError):
+    """The user is known but lacks the right to do this."""
+
+
+class InvalidRole(PythonNestError):
+    """A role change would break a rule (an unknown role, no Owner left)."""
+
+
+class UpstreamUnavailable(PythonNestError):
+    """The upstream index did not answer usefully, even after the retries."""
+
+
+class InvalidUpstream(PythonNestError):
+    """The upstream index sent something malformed, unsafe or that is not an index."""
+
+
+class UpdateRunning(PythonNestError):
+    """Another ``update`` holds the database lock."""
+
+
+class ProtectedName(PythonNestError):
+    """A local project's name, which mirrored files may never join (DESIGN.md invariant 7)."""

@@ -133,4 +133,7 @@ def describe(entry: JournalEntry) -> str:
             return "update metadata"
         case Action.SET_ORIGIN:
             return f"set origin {data.get('origin', '')}"
+        case Action.SET_PRIVATE:
+            group = data.get("group") or ""
+            return f"restrict to group {group}" if group else "make public"
     return entry.action

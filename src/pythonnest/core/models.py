@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
@@ -160,6 +161,7 @@ class JournalEntry(models.Model):
         UNYANK_RELEASE = "unyank_release", "unyank release"
         UPDATE_METADATA = "update_metadata", "update metadata"
         SET_ORIGIN = "set_origin", "set origin"
+        SET_PRIVATE = "set_private", "set private group"
 
     serial = models.BigIntegerField(primary_key=True)
     action = models.CharField(max_length=30, choices=Action.choices)
@@ -248,3 +250,131 @@ class SyncState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.tag} @ {self.last_serial}"
+
+
+# -- Accounts: roles, API tokens and login throttling (issue 3) -------------
+# Not catalog content: they are changed by ``pythonnest.core.access``,
+# ``tokens`` and ``accounts``, and never journaled or exported.
+
+
+class Role(models.Model):
+    """A user's role on a project: Owners manage roles, Maintainers upload."""
+
+    class Kind(models.TextChoices):
+        OWNER = "Owner", "Owner"
+        MAINTAINER = "Maintainer", "Maintainer"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="roles")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_roles")
+    role = models.CharField(max_length=20, choices=Kind.choices)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "pythonnest"
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="unique_project_role")]
+
+    def __str__(self) -> str:
+        return f"{self.role} of {self.project_id}: {self.user_id}"
+
+
+class ApiToken(models.Model):
+    """An API token; only the sha256 of its secret is kept, so it is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    # None: every project the user may upload to. Deleting the project
+    # deletes the token, rather than widening it to every project.
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens")
+    description = models.CharField(max_length=100, blank=True, default="")
+    digest = models.CharField(max_length=64, unique=True)
+    # The start of the secret, enough for a person to recognise the token.
+    prefix = models.CharField(max_length=20)
+    created = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "pythonnest"
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.description or 'no description'})"
+
+
+class FailedLogin(models.Model):
+    """Failed password logins of one username from one address, for throttling."""
+
+    username = models.CharField(max_length=150)
+    address = models.CharField(max_length=45)
+    failures = models.PositiveIntegerField(default=0)
+    first_failure = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "pythonnest"
+        constraints = [models.UniqueConstraint(fields=["username", "address"], name="unique_failed_login")]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address}: {self.failures}"
+
+
+# -- Mirroring: upstream state and the update lock (issue 4) -----------------
+# Not catalog content: ``pythonnest.sync`` keeps them, nothing journals or
+# exports them. They say how far ``update`` got, so that it resumes.
+
+
+class Upstream(models.Model):
+    """An index this instance mirrors, and how far the last complete run got."""
+
+    # The simple index URL, normalized (scheme://host/path/ with a trailing slash).
+    url = models.CharField(max_length=500, unique=True)
+    # The upstream's serial when the last run finished without a failure;
+    # None for an index without serials, or before the first complete run.
+    last_serial = models.BigIntegerField(null=True, blank=True)
+    # What the filters were, so that a change of filters re-examines every project.
+    filter_digest = models.CharField(max_length=64, blank=True, default="")
+    last_run = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "pythonnest"
+
+    def __str__(self) -> str:
+        return f"{self.url} @ {self.last_serial}"
+
+
+class UpstreamProject(models.Model):
+    """One project mirrored from an upstream, in step with it as of ``last_serial``."""
+
+    upstream = models.ForeignKey(Upstream, on_delete=models.CASCADE, related_name="projects")
+    normalized_name = models.CharField(max_length=200)
+    # The upstream's serial of the project when it was last mirrored whole;
+    # 0 for an index without serials.
+    last_serial = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "pythonnest"
+        constraints = [
+            models.UniqueConstraint(fields=["upstream", "normalized_name"], name="unique_upstream_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.normalized_name} @ {self.last_serial}"
+
+
+class UpdateLock(models.Model):
+    """A lease that lets one ``update`` run at a time, on any number of machines.
+
+    A row, not a database-specific advisory lock, so that it works the same
+    on sqlite, PostgreSQL and MySQL; the holder renews ``expires`` while it
+    runs, and a holder killed with -9 loses the lease when it expires (or at
+    once, when the next run is on the same machine and the PID is gone).
+    """
+
+    name = models.CharField(max_length=50, unique=True)
+    owner = models.CharField(max_length=200, blank=True, default="")
+    acquired = models.DateTimeField(null=True, blank=True)
+    expires = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "pythonnest"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.owner or 'free'}"

@@ -13,7 +13,9 @@ from django.db import connections, router
 from django.db.models import Model, QuerySet
 from packaging.version import InvalidVersion, Version
 
-from pythonnest.core.models import File, Project, Release
+from pythonnest.core.access import PUBLIC, Viewer
+from pythonnest.core.journal import SERIAL_COUNTER_ID
+from pythonnest.core.models import File, Project, Release, SerialCounter
 from pythonnest.core.names import NormalizedName
 
 SIMPLE_API_VERSION = "1.1"
@@ -79,7 +81,7 @@ class PrecompiledRead:
 
 
 # What the index pages read of a project; the other fields load on access.
-PROJECT_HEAD_FIELDS = ("id", "name", "normalized_name", "origin", "last_serial")
+PROJECT_HEAD_FIELDS = ("id", "name", "normalized_name", "origin", "last_serial", "private_group_id")
 _project_by_name = PrecompiledRead(
     Project,
     lambda name: Project.objects.filter(normalized_name=name).order_by().values_list(*PROJECT_HEAD_FIELDS),
@@ -116,9 +118,26 @@ def find_project(name: NormalizedName) -> Project | None:
     return Project.from_db(alias, PROJECT_HEAD_FIELDS, rows[0]) if rows else None
 
 
-def simple_index(serial: int) -> dict:
-    """The page listing every project (PEP 503 / 691 root)."""
-    rows = Project.objects.order_by("normalized_name").values_list("name", "normalized_name", "last_serial")
+_serial_counter = PrecompiledRead(
+    SerialCounter,
+    lambda: SerialCounter.objects.filter(pk=SERIAL_COUNTER_ID).order_by().values_list("value"),
+    arity=0,
+)
+
+
+def catalog_serial() -> int:
+    """``journal.current_serial()``, precompiled: the root index asks it on every request."""
+    _, rows = _serial_counter.rows()
+    return rows[0][0] if rows else 0
+
+
+def simple_index(serial: int, viewer: Viewer = PUBLIC) -> dict:
+    """The page listing every project ``viewer`` may see (PEP 503 / 691 root)."""
+    rows = (
+        Project.objects.filter(viewer.visible())
+        .order_by("normalized_name")
+        .values_list("name", "normalized_name", "last_serial")
+    )
     return {
         "meta": {"api-version": SIMPLE_API_VERSION, "_last-serial": serial},
         "projects": [

@@ -7,7 +7,9 @@ transaction (DESIGN.md, invariants 1, 2 and 5).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -16,10 +18,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pythonnest.core.distributions import DistributionInfo, canonical_version, inspect_distribution, parse_filename
-from pythonnest.core.exceptions import DuplicateFile, InvalidDistribution, NotFound
+from pythonnest.core.exceptions import DuplicateFile, IntegrityFailure, InvalidDistribution, NotFound, ProtectedName
 from pythonnest.core.journal import Action, lock_catalog, record_event
 from pythonnest.core.models import File, JournalEntry, Project, Release, RemovedFilename
-from pythonnest.storage.local import LocalBlobStore, StagedBlob
+from pythonnest.storage.local import Digests, LocalBlobStore, StagedBlob
 
 logger = logging.getLogger(__name__)
 
@@ -54,16 +56,25 @@ def add_distribution(
     upstream_url: str = "",
     expected_sha256: str | None = None,
     max_size: int | None = None,
+    expected_digests: Mapping[str, str] | None = None,
+    authorize: Callable[[Project | None], None] | None = None,
+    on_new_project: Callable[[Project], None] | None = None,
 ) -> AddedFile:
     """Add one wheel or sdist read from ``source_file`` to the catalog.
 
+    ``expected_digests`` maps "sha256", "md5" or "blake2_256" to hex digests
+    the bytes must have. ``authorize`` is called under the catalog lock with
+    the existing project (None for a new one) and may raise to refuse;
+    ``on_new_project`` runs in the same transaction when the project is new.
+
     Raises InvalidDistribution for a bad file, DuplicateFile when the
     filename is taken, IntegrityFailure when the bytes do not match
-    ``expected_sha256``. On any error nothing is stored.
+    ``expected_sha256`` or ``expected_digests``. On any error nothing is stored.
     """
     parse_filename(filename)
     staged = store.stage_file(source_file, expected_sha256=expected_sha256, max_size=max_size)
     with staged:
+        _check_digests(filename, staged, expected_digests or {})
         _check_not_present(filename, staged.sha256)
         info = inspect_distribution(staged.path, filename)
         return _commit_distribution(
@@ -74,7 +85,18 @@ def add_distribution(
             submitted_by=submitted_by,
             origin=origin,
             upstream_url=upstream_url,
+            authorize=authorize,
+            on_new_project=on_new_project,
         )
+
+
+def _check_digests(filename: str, staged: StagedBlob, expected: Mapping[str, str]) -> None:
+    for algorithm, digest in expected.items():
+        actual = getattr(staged.digests, algorithm)
+        if actual != digest.strip().lower():
+            raise IntegrityFailure(
+                f"{filename}: the {algorithm} digest of the bytes received is {actual}, not {digest}"
+            )
 
 
 def add_distribution_path(path: Path, *, store: LocalBlobStore, source: str = "add", **options) -> AddedFile:
@@ -87,18 +109,85 @@ def add_distribution_path(path: Path, *, store: LocalBlobStore, source: str = "a
         return add_distribution(handle, path.name, store=store, source=source, **options)
 
 
+class _StoredBlob:
+    """A blob already verified and in the store; committing it moves nothing."""
+
+    def __init__(self, digests: Digests) -> None:
+        self.digests = digests
+        self.sha256 = digests.sha256
+
+    def commit(self) -> bool:
+        return False
+
+    def discard(self) -> None:
+        pass
+
+
+def add_stored_distribution(
+    info: DistributionInfo,
+    digests: Digests,
+    *,
+    store: LocalBlobStore,
+    source: str,
+    origin: str = Project.Origin.MIRRORED,
+    upstream_url: str = "",
+    upload_time=None,
+    metadata_bytes: bytes | None = None,
+    display_name: str = "",
+) -> AddedFile:
+    """Catalog a distribution whose verified bytes are already in the blob store.
+
+    ``update`` streams each file into the store itself, so that an
+    interrupted run never downloads it again. ``metadata_bytes`` is the
+    upstream's PEP 658 file when it differs from the one in the wheel;
+    ``display_name`` names a new project as the upstream does.
+    Raises DuplicateFile when the filename is taken, ProtectedName when a
+    mirrored file would join a local project, InvalidDistribution when the
+    blob is missing.
+    """
+    if not store.exists(digests.sha256):
+        raise InvalidDistribution(f"{info.parsed.filename}: its bytes are not in the blob store")
+    return _commit_distribution(
+        info,
+        _StoredBlob(digests),
+        store=store,
+        source=source,
+        submitted_by="",
+        origin=origin,
+        upstream_url=upstream_url,
+        upload_time=upload_time,
+        metadata_bytes=metadata_bytes,
+        display_name=display_name,
+    )
+
+
+def _stage_metadata(store: LocalBlobStore, data: bytes) -> StagedBlob | _StoredBlob:
+    """Stage a metadata file, unless the store has those bytes already (``update`` stores them first)."""
+    digest = hashlib.sha256(data).hexdigest()
+    if store.exists(digest):
+        return _StoredBlob(Digests(sha256=digest, md5="", blake2_256="", size=len(data)))
+    return store.stage_bytes(data)
+
+
 def _commit_distribution(
     info: DistributionInfo,
-    staged: StagedBlob,
+    staged: StagedBlob | _StoredBlob,
     *,
     store: LocalBlobStore,
     source: str,
     submitted_by: str,
     origin: str,
     upstream_url: str,
+    upload_time=None,
+    metadata_bytes: bytes | None = None,
+    display_name: str = "",
+    authorize: Callable[[Project | None], None] | None = None,
+    on_new_project: Callable[[Project], None] | None = None,
 ) -> AddedFile:
     parsed = info.parsed
-    metadata_blob = store.stage_bytes(info.metadata_bytes) if info.offers_core_metadata else None
+    if metadata_bytes is None and info.offers_core_metadata:
+        metadata_bytes = info.metadata_bytes
+    metadata_blob = _stage_metadata(store, metadata_bytes) if metadata_bytes is not None else None
     created_blobs = []
     try:
         if staged.commit():
@@ -108,10 +197,18 @@ def _commit_distribution(
         with transaction.atomic():
             lock_catalog()
             _check_not_present(parsed.filename, staged.sha256)
+            if authorize is not None:
+                authorize(Project.objects.filter(normalized_name=parsed.normalized_name).first())
             project, new_project = Project.objects.get_or_create(
                 normalized_name=parsed.normalized_name,
-                defaults={"name": info.name, "origin": origin},
+                defaults={"name": display_name or info.name, "origin": origin},
             )
+            if origin == Project.Origin.MIRRORED and project.origin == Project.Origin.LOCAL:
+                raise ProtectedName(
+                    f"{parsed.filename}: {project.name} is a local project; mirrored files never join it"
+                )
+            if new_project and on_new_project is not None:
+                on_new_project(project)
             release, new_release = Release.objects.get_or_create(
                 project=project,
                 canonical_version=canonical_version(parsed.version),
@@ -127,7 +224,7 @@ def _commit_distribution(
                 sha256=staged.digests.sha256,
                 md5=staged.digests.md5,
                 blake2_256=staged.digests.blake2_256,
-                upload_time=timezone.now(),
+                upload_time=upload_time or timezone.now(),
                 requires_python=info.fields["requires_python"] or release.requires_python,
                 metadata_sha256=metadata_blob.sha256 if metadata_blob else "",
                 upstream_url=upstream_url,

@@ -1,0 +1,202 @@
+"""Benchmark ``update`` against PythonNest upstreams on loopback.
+
+    .venv/bin/python bench/update_bench.py [--files 1000] [--file-size 1048576] [--projects 50]
+                                           [--workers 6] [--index-projects 20000]
+                                           [--skip-throughput] [--skip-index]
+
+Run it from a checkout with the interpreter of the environment PythonNest is
+installed in. Everything binds 127.0.0.1 and lives in a temporary folder,
+removed at the end; servers are stopped by their PIDs.
+
+1. **Throughput.** An upstream PythonNest (gunicorn, ``pythonnest-manage
+   serve``) holds ``--files`` real wheels of about ``--file-size`` bytes
+   each, in ``--projects`` projects. The same URLs are downloaded by a plain
+   parallel httpx client (``--workers`` threads sharing one ``httpx.Client``,
+   writing each body to a file), then mirrored by ``pythonnest-manage
+   update --workers N`` into an empty instance, which also reads the index,
+   the project pages and the JSON API, verifies every digest, reads each
+   wheel's metadata, fsyncs and catalogs each file. The plain download runs
+   again after the mirror, and the better of the two is the baseline.
+2. **A large upstream.** An upstream holding ``--index-projects`` projects
+   (bulk-loaded by bench/synthetic_catalog.py; their bytes are not real
+   distributions, so the first run filters every file out with
+   ``--max-file-size 1``: it still reads every page and records every
+   project's serial). Then two runs with nothing to do: through the XML-RPC
+   changelog, and through the simple index (``--no-xmlrpc``). For each run:
+   wall time and the peak RSS of the ``update`` process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.support.builders import build_wheel  # noqa: E402
+from tests.support.server import MANAGE, PythonNestServer  # noqa: E402
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+
+
+def timed_manage(server: PythonNestServer, *args: str) -> tuple[float, int, str]:
+    """Run pythonnest-manage; (seconds, peak RSS in MiB, output)."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(MANAGE), *args],
+        env=server.environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"pythonnest-manage {' '.join(args)} failed:\n{output[-3000:]}")
+    return seconds, usage.ru_maxrss // 1024, output
+
+
+def file_urls(server: PythonNestServer) -> list[str]:
+    with httpx.Client(headers={"Accept": JSON_V1}) as client:
+        root = client.get(server.simple_url).json()
+        urls = []
+        for project in root["projects"]:
+            page_url = f"{server.simple_url}{project['name']}/"
+            page = client.get(page_url).json()
+            urls += [str(httpx.URL(page_url).join(file["url"])) for file in page["files"]]
+    return urls
+
+
+def plain_download(urls: list[str], workers: int, folder: Path) -> tuple[float, int]:
+    """The baseline: a parallel httpx download of every URL to a file; (seconds, bytes)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+
+    def fetch(client: httpx.Client, index: int, url: str) -> int:
+        size = 0
+        with client.stream("GET", url) as response, (folder / str(index)).open("wb") as target:
+            response.raise_for_status()
+            for chunk in response.iter_raw(256 * 1024):
+                target.write(chunk)
+                size += len(chunk)
+        return size
+
+    started = time.monotonic()
+    with httpx.Client(limits=limits, trust_env=False) as client, ThreadPoolExecutor(workers) as pool:
+        sizes = list(pool.map(lambda item: fetch(client, *item), enumerate(urls)))
+    return time.monotonic() - started, sum(sizes)
+
+
+def throughput(work: Path, files: int, file_size: int, projects: int, workers: int) -> list[str]:
+    distributions = work / "distributions"
+    per_project = max(1, files // projects)
+    for number in range(files):
+        padding = base64.b64encode(os.urandom(file_size * 3 // 4)).decode()
+        build_wheel(
+            distributions,
+            f"throughput-{number // per_project:03d}",
+            f"1.{number % per_project}",
+            module_source=f"DATA = {padding!r}\n",
+            )
+    upstream = PythonNestServer(work / "upstream").setup()
+    mirror = PythonNestServer(work / "mirror").setup()
+    try:
+        started = time.monotonic()
+        upstream.add([distributions])
+        added_in = time.monotonic() - started
+        upstream.start(via="serve")
+        urls = file_urls(upstream)
+        first, size = plain_download(urls, workers, work / "plain")
+        seconds, rss, output = timed_manage(
+            mirror, "update", "--url", upstream.url, "--workers", str(workers), "--no-progress", "--verbosity", "0"
+        )
+        second, _ = plain_download(urls, workers, work / "plain")
+    finally:
+        upstream.close()
+        mirror.close()
+    baseline = min(first, second)
+    megabytes = size / 1024**2
+    summary = [line for line in output.splitlines() if line.startswith(("Upstream", "Added"))]
+    return [
+        f"- {len(urls)} files, {megabytes:.1f} MiB in {projects} projects "
+        f"(upstream loaded by `add` in {added_in:.0f} s), {workers} workers",
+        f"- plain parallel httpx download: {first:.2f} s and {second:.2f} s "
+        f"(best {baseline:.2f} s: {len(urls) / baseline:.0f} files/s, {megabytes / baseline:.1f} MiB/s)",
+        f"- `update`: {seconds:.2f} s ({len(urls) / seconds:.0f} files/s, {megabytes / seconds:.1f} MiB/s), "
+        f"peak RSS {rss} MiB",
+        f"- `update` reaches **{100 * baseline / seconds:.0f}%** of the plain download's throughput",
+        *(f"  - {line}" for line in summary),
+    ]
+
+
+def large_index(work: Path, projects: int) -> list[str]:
+    upstream = PythonNestServer(work / "index-upstream").setup()
+    mirror = PythonNestServer(work / "index-mirror").setup()
+    lines = []
+    try:
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "synthetic_catalog.py"), "--projects", str(projects), "--files", "0"],
+            env=upstream.environment(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        lines.append(f"- upstream: {projects} projects of 2 files each, loaded in {time.monotonic() - started:.0f} s")
+        upstream.start(via="serve")
+        runs = [
+            ("first run, every file filtered out (reads every page)", []),
+            ("nothing to do, XML-RPC changelog", []),
+            ("nothing to do, simple index (`--no-xmlrpc`)", ["--no-xmlrpc"]),
+        ]
+        # The same filter on every run: a changed filter makes a run look at every project again.
+        common = ["--no-progress", "--verbosity", "0", "--workers", "6", "--max-file-size", "1"]
+        for label, flags in runs:
+            seconds, rss, output = timed_manage(mirror, "update", "--url", upstream.url, *common, *flags)
+            examined = next((line for line in output.splitlines() if line.startswith("Upstream")), "")
+            lines.append(f"- {label}: {seconds:.1f} s, peak RSS {rss} MiB")
+            lines.append(f"  - {examined}")
+    finally:
+        upstream.close()
+        mirror.close()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--file-size", type=int, default=1024 * 1024)
+    parser.add_argument("--projects", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=6)
+    parser.add_argument("--index-projects", type=int, default=20_000)
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-index", action="store_true")
+    arguments = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="update-bench-"))
+    try:
+        print(f"load average before: {os.getloadavg()[0]:.2f}")
+        if not arguments.skip_throughput:
+            lines = throughput(work, arguments.files, arguments.file_size, arguments.projects, arguments.workers)
+            print("\n".join(lines))
+        if not arguments.skip_index:
+            print("\n".join(large_index(work, arguments.index_projects)))
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

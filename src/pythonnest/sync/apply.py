@@ -1,0 +1,409 @@
+"""Carrying out plans: download in parallel, verify while streaming, catalog one file at a time.
+
+Worker threads download: each file streams into the blob store's temporary
+folder while its sha256 (and size, and any other digest the upstream gave)
+is checked, then moves to its content-addressed place. A file whose blob is
+already there (from an earlier, interrupted run) is not downloaded again.
+The main thread does every catalog write through ``core.services``, each
+file its own transaction, in the upstream's order within a project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass, field
+
+from pythonnest.core import services
+from pythonnest.core.distributions import (
+    MAX_METADATA_SIZE,
+    DistributionInfo,
+    canonical_version,
+    inspect_distribution,
+    parse_filename,
+    parse_metadata,
+)
+from pythonnest.core.exceptions import (
+    DuplicateFile,
+    IntegrityFailure,
+    InvalidDistribution,
+    NotFound,
+    ProtectedName,
+    UpstreamUnavailable,
+)
+from pythonnest.core.models import File, Project, Upstream
+from pythonnest.storage.local import CHUNK_SIZE, Digests, LocalBlobStore, StagedBlob
+from pythonnest.sync import state
+from pythonnest.sync.client import Cancelled, UpstreamClient
+from pythonnest.sync.pages import UpstreamFile
+from pythonnest.sync.plan import ProjectPlan
+from pythonnest.sync.report import Reporter, RunSummary
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "update"
+# Temporary files of downloads in flight; one left behind was killed with its run.
+TEMPORARY_PREFIX = "update-"
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    """A file whose verified bytes are in the blob store, ready to catalog."""
+
+    file: UpstreamFile
+    info: DistributionInfo
+    digests: Digests
+    metadata_bytes: bytes | None
+    downloaded: int
+
+
+def _check_other_digests(staged: StagedBlob, hashes: dict[str, str], url: str) -> None:
+    """Check the digests besides sha256 that the upstream gave; raises IntegrityFailure."""
+    digests = staged.digests
+    known = {"md5": digests.md5, "blake2b_256": digests.blake2_256, "sha256": digests.sha256}
+    others = {}
+    for algorithm, expected in hashes.items():
+        if algorithm in known:
+            if known[algorithm] != expected:
+                raise IntegrityFailure(f"{url}: {algorithm} {known[algorithm]} does not match the expected {expected}")
+        else:
+            others[algorithm] = expected
+    if others:
+        hashers = {algorithm: hashlib.new(algorithm) for algorithm in others}
+        with staged.path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+        for algorithm, hasher in hashers.items():
+            if hasher.hexdigest() != others[algorithm]:
+                raise IntegrityFailure(f"{url}: {algorithm} does not match")
+
+
+def fetch_file(
+    client: UpstreamClient,
+    store: LocalBlobStore,
+    file: UpstreamFile,
+    *,
+    max_size: int | None = None,
+    on_bytes: Callable[[int], None] = lambda size: None,
+) -> FetchedFile:
+    """Bring one file's verified bytes into the store and read its metadata (in a worker thread).
+
+    Raises UpstreamUnavailable when the retries are spent (a mismatched or
+    cut-off download among them), InvalidDistribution for a file the index
+    cannot hold, Cancelled when the run stops.
+    """
+    digests = None
+    if file.sha256 and store.exists(file.sha256):
+        digests = store.digests(file.sha256)
+        if digests.sha256 != file.sha256:
+            logger.warning("blob %s was damaged on disk; fetching it again", file.sha256)
+            store.delete(file.sha256)
+            digests = None
+    downloaded = 0
+    if digests is None:
+        if not file.hashes:
+            raise InvalidDistribution(f"{file.filename}: the upstream gives no digest to check it against")
+
+        def consume(chunks: Iterator[bytes]) -> StagedBlob:
+            def counted() -> Iterator[bytes]:
+                for chunk in chunks:
+                    on_bytes(len(chunk))
+                    yield chunk
+
+            staged = store.stage(
+                counted(),
+                expected_sha256=file.sha256,
+                expected_size=file.size,
+                max_size=max_size,
+                prefix=TEMPORARY_PREFIX,
+            )
+            try:
+                _check_other_digests(staged, dict(file.hashes), file.url)
+            except BaseException:
+                staged.discard()
+                raise
+            return staged
+
+        staged = client.download(file.url, consume)
+        staged.commit()
+        digests, downloaded = staged.digests, staged.digests.size
+    # The bytes are the upstream's to the last bit (their sha256 says so):
+    # reading the metadata is enough, without re-checking every member's CRC.
+    info = inspect_distribution(store.path_for(digests.sha256), file.filename, verify_archive=False)
+    metadata = _upstream_metadata(client, file, info)
+    if metadata is not None or info.offers_core_metadata:
+        # Stored here rather than by the catalog write, which runs in the
+        # main thread, one file at a time.
+        data = metadata if metadata is not None else info.metadata_bytes
+        if not store.exists(hashlib.sha256(data).hexdigest()):
+            store.stage_bytes(data, prefix=TEMPORARY_PREFIX).commit()
+    return FetchedFile(file, info, digests, metadata, downloaded)
+
+
+def _upstream_metadata(client: UpstreamClient, file: UpstreamFile, info: DistributionInfo) -> bytes | None:
+    """The upstream's PEP 658 file, when it differs from the metadata inside the distribution."""
+    expected = file.metadata_sha256
+    if not expected or hashlib.sha256(info.metadata_bytes).hexdigest() == expected:
+        return None
+
+    def consume(chunks: Iterator[bytes]) -> bytes:
+        data = bytearray()
+        for chunk in chunks:
+            data += chunk
+            if len(data) > MAX_METADATA_SIZE:
+                raise InvalidDistribution(f"{file.filename}.metadata is larger than {MAX_METADATA_SIZE} bytes")
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise IntegrityFailure(f"{file.url}.metadata: sha256 does not match the expected {expected}")
+        return bytes(data)
+
+    metadata = client.download(file.url + ".metadata", consume)
+    parse_metadata(metadata, info.parsed)
+    return metadata
+
+
+_REFUSED = object()
+_FAILED = object()
+
+
+@dataclass
+class _ProjectJob:
+    plan: ProjectPlan
+    slots: list = field(default_factory=list)
+    done: int = 0
+    committed: int = 0
+    failed: bool = False
+    cut: bool = False
+    # Still being scheduled: the project is not finished even if all its slots so far are.
+    scheduling: bool = True
+
+
+class Applier:
+    """Carries out plans: the main thread's loop over downloads in flight and catalog writes."""
+
+    def __init__(
+        self,
+        *,
+        client: UpstreamClient,
+        store: LocalBlobStore,
+        pool: Executor,
+        upstream: Upstream,
+        summary: RunSummary,
+        reporter: Reporter,
+        heartbeat: Callable[[], None],
+        workers: int,
+        keep_deleted: bool = False,
+        limit: int | None = None,
+        stop_at_first_failure: bool = False,
+        max_file_size: int | None = None,
+    ) -> None:
+        self.client, self.store, self.pool, self.upstream = client, store, pool, upstream
+        self.summary, self.reporter, self.heartbeat = summary, reporter, heartbeat
+        self.window = max(2, workers * 2)
+        self.keep_deleted, self.limit, self.stop_at_first_failure = keep_deleted, limit, stop_at_first_failure
+        self.max_file_size = max_file_size
+        self.in_flight: dict[Future, tuple[_ProjectJob, int]] = {}
+        self.scheduled = 0
+        self.stopping = False
+
+    # -- the loop --------------------------------------------------------------
+
+    def apply(self, plans: Iterable[ProjectPlan]) -> None:
+        for plan in plans:
+            if self.stopping:
+                break
+            self._start(plan)
+        while self.in_flight:
+            self._wait()
+
+    def _wait(self) -> None:
+        done, _ = wait(list(self.in_flight), timeout=5, return_when=FIRST_COMPLETED)
+        self.heartbeat()
+        for future in done:
+            self._complete(future)
+
+    def _fail(self, message: str) -> None:
+        self.summary.failures.append(message)
+        self.reporter.event("failed", message)
+        if self.stop_at_first_failure:
+            self.stopping = True
+
+    # -- one project ---------------------------------------------------------
+
+    def _project(self, name: str) -> Project | None:
+        return Project.objects.filter(normalized_name=name).first()
+
+    def _start(self, plan: ProjectPlan) -> None:
+        project = self._project(plan.name)
+        if project is not None and project.origin == Project.Origin.LOCAL:
+            self.summary.projects_protected += 1
+            self.reporter.event("info", f"{plan.name}: a local project of that name exists; left alone")
+            self.reporter.advance(projects=1)
+            return
+        if plan.gone:
+            self._remove_project(plan)
+            self.reporter.advance(projects=1)
+            return
+        for filename in plan.remove:
+            self._remove_file(project, filename)
+        if plan.remove and project is not None:
+            self._drop_emptied_releases(project, plan)
+        job = _ProjectJob(plan)
+        for index, file in enumerate(plan.add):
+            if self.stopping or (self.limit is not None and self.scheduled >= self.limit):
+                job.cut = True
+                self.summary.limit_reached = not self.stopping
+                break
+            while len(self.in_flight) >= self.window:
+                self._wait()
+            future = self.pool.submit(
+                fetch_file,
+                self.client,
+                self.store,
+                file,
+                max_size=self.max_file_size,
+                on_bytes=lambda size: self.reporter.advance(size=size),
+            )
+            job.slots.append(None)
+            self.in_flight[future] = (job, index)
+            self.scheduled += 1
+        job.scheduling = False
+        if job.done == len(job.slots):
+            self._finish(job)
+
+    def _complete(self, future: Future) -> None:
+        job, index = self.in_flight.pop(future)
+        file = job.plan.add[index]
+        try:
+            job.slots[index] = future.result()
+        except Cancelled:
+            job.slots[index], job.failed = _FAILED, True
+            self.summary.interrupted = True
+        except InvalidDistribution as exc:
+            job.slots[index] = _REFUSED
+            self.summary.refused.append(str(exc))
+            self.reporter.event("refused", str(exc))
+            self._drop_orphan(file.sha256)
+        except UpstreamUnavailable as exc:
+            job.slots[index], job.failed = _FAILED, True
+            self._fail(f"{file.filename}: {exc}")
+        except Exception as exc:  # a bug or an I/O error: report it with the file, go on with the others
+            logger.exception("unexpected error while fetching %s", file.url)
+            job.slots[index], job.failed = _FAILED, True
+            self._fail(f"{file.filename}: {type(exc).__name__}: {exc}")
+        job.done += 1
+        self.reporter.advance(files=1)
+        self._commit_ready(job)
+        if not job.scheduling and job.done == len(job.slots):
+            self._finish(job)
+
+    def _commit_ready(self, job: _ProjectJob) -> None:
+        while job.committed < len(job.slots) and job.slots[job.committed] is not None:
+            fetched = job.slots[job.committed]
+            job.committed += 1
+            if isinstance(fetched, FetchedFile):
+                self._catalog(job, fetched)
+
+    def _catalog(self, job: _ProjectJob, fetched: FetchedFile) -> None:
+        file = fetched.file
+        try:
+            added = services.add_stored_distribution(
+                fetched.info,
+                fetched.digests,
+                store=self.store,
+                source=SOURCE,
+                upstream_url=file.url,
+                upload_time=file.upload_time,
+                metadata_bytes=fetched.metadata_bytes,
+                display_name=job.plan.display_name,
+            )
+        except DuplicateFile as exc:
+            if "same content" in str(exc):
+                return  # another writer got it there first
+            job.failed = True
+            self._fail(str(exc))
+            return
+        except ProtectedName as exc:
+            job.failed = True
+            self.summary.projects_protected += 1
+            self.reporter.event("info", str(exc))
+            return
+        except InvalidDistribution as exc:
+            self.summary.refused.append(str(exc))
+            self.reporter.event("refused", str(exc))
+            return
+        self.summary.files_added += 1
+        self.summary.bytes_downloaded += fetched.downloaded
+        if not fetched.downloaded:
+            self.summary.files_reused += 1
+        self.reporter.event("added", f"{file.filename} (serial {added.serial})")
+
+    def _finish(self, job: _ProjectJob) -> None:
+        """Yanks and emptied releases once the project's files are in, then record its serial."""
+        plan = job.plan
+        project = self._project(plan.name)
+        local = state.local_project(plan.name)
+        if project is not None and local is not None and not local.is_local:
+            files_per_release: dict[str, int] = {}
+            for _sha256, canonical in local.files.values():
+                files_per_release[canonical] = files_per_release.get(canonical, 0) + 1
+            versions = set(plan.versions)
+            for canonical, (version, yanked, reason) in local.releases.items():
+                if not self.keep_deleted and not files_per_release.get(canonical) and canonical not in versions:
+                    services.remove_release(project, version, store=self.store, source=SOURCE)
+                    self.summary.releases_removed += 1
+                    self.reporter.event("removed", f"{plan.name} {version}")
+                    continue
+                wanted = plan.yanks.get(canonical)
+                if wanted is None or (wanted[0], wanted[1]) == (yanked, reason):
+                    continue
+                if wanted[0]:
+                    services.yank_release(project, version, wanted[1], source=SOURCE)
+                    self.summary.yanked += 1
+                    self.reporter.event("yanked", f"{plan.name} {version}" + (f": {wanted[1]}" if wanted[1] else ""))
+                else:
+                    services.unyank_release(project, version, source=SOURCE)
+                    self.summary.unyanked += 1
+                    self.reporter.event("unyanked", f"{plan.name} {version}")
+        if not (job.failed or job.cut or self.summary.interrupted):
+            state.record_project(self.upstream, plan.name, plan.serial)
+        self.reporter.advance(projects=1)
+
+    # -- removals ----------------------------------------------------------------
+
+    def _remove_project(self, plan: ProjectPlan) -> None:
+        project = self._project(plan.name)
+        if project is not None and not self.keep_deleted:
+            services.remove_project(project, store=self.store, source=SOURCE)
+            self.summary.projects_removed += 1
+            self.reporter.event("removed", f"project {plan.name}")
+        state.forget_project(self.upstream, plan.name)
+
+    def _drop_emptied_releases(self, project: Project, plan: ProjectPlan) -> None:
+        """A release left without files that gets new ones is made again, from the new files' metadata."""
+        local = state.local_project(plan.name)
+        coming = {canonical_version(parse_filename(file.filename).version) for file in plan.add}
+        holding = {canonical for _sha256, canonical in local.files.values()}
+        for canonical, (version, _yanked, _reason) in local.releases.items():
+            if canonical in coming and canonical not in holding:
+                services.remove_release(project, version, store=self.store, source=SOURCE)
+
+    def _remove_file(self, project: Project | None, filename: str) -> None:
+        if project is None:
+            return
+        try:
+            services.remove_file(project, filename, store=self.store, source=SOURCE)
+        except NotFound:
+            return
+        self.summary.files_removed += 1
+        self.reporter.event("removed", filename)
+
+    def _drop_orphan(self, sha256: str | None) -> None:
+        """Delete the blob of a refused file, unless the catalog uses those bytes."""
+        if not sha256 or not self.store.exists(sha256):
+            return
+        if File.objects.filter(sha256=sha256).exists() or File.objects.filter(metadata_sha256=sha256).exists():
+            return
+        self.store.delete(sha256)

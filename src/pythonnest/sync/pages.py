@@ -1,0 +1,421 @@
+"""Reading an upstream's pages: the simple index (PEP 503 HTML, PEP 691 JSON) and the JSON API.
+
+Everything an upstream sends is checked before it is believed: names are
+PEP 508 names, filenames are plain names that cannot escape a folder,
+digests are hex of the right length, URLs are http(s). Anything else raises
+InvalidUpstream with the URL and the reason.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
+
+from packaging.utils import canonicalize_name
+
+from pythonnest.core.distributions import check_filename_is_safe
+from pythonnest.core.exceptions import InvalidDistribution, InvalidUpstream
+from pythonnest.core.names import is_valid_name
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+HTML_V1 = "application/vnd.pypi.simple.v1+html"
+ACCEPT = f"{JSON_V1}, {HTML_V1};q=0.2, text/html;q=0.1"
+_HEX = re.compile(r"^[0-9a-f]+$")
+# hashlib names a simple page may use, with their hex lengths.
+HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128, "blake2b_256": 64}
+
+
+@dataclass(frozen=True)
+class UpstreamFile:
+    """One file as the upstream lists it."""
+
+    filename: str
+    url: str
+    hashes: Mapping[str, str]
+    size: int | None = None
+    upload_time: datetime.datetime | None = None
+    requires_python: str = ""
+    yanked: bool = False
+    yanked_reason: str = ""
+    # None: no PEP 658 file offered; otherwise its hashes (maybe none).
+    metadata_hashes: Mapping[str, str] | None = None
+
+    @property
+    def sha256(self) -> str | None:
+        return self.hashes.get("sha256")
+
+    @property
+    def metadata_sha256(self) -> str | None:
+        return (self.metadata_hashes or {}).get("sha256")
+
+    def to_json(self) -> dict:
+        return {
+            "filename": self.filename,
+            "url": self.url,
+            "hashes": dict(self.hashes),
+            "size": self.size,
+            "upload_time": self.upload_time.isoformat() if self.upload_time else None,
+            "requires_python": self.requires_python,
+            "yanked": self.yanked,
+            "yanked_reason": self.yanked_reason,
+            "metadata_hashes": None if self.metadata_hashes is None else dict(self.metadata_hashes),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> UpstreamFile:
+        upload_time = data["upload_time"]
+        return cls(**{**data, "upload_time": datetime.datetime.fromisoformat(upload_time) if upload_time else None})
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """A project's simple page: its files, and its versions where the page lists them (API 1.1)."""
+
+    name: str
+    serial: int | None
+    files: tuple[UpstreamFile, ...]
+    versions: tuple[str, ...] | None = None
+
+
+@dataclass
+class RootIndex:
+    """The simple index: each project's display name and serial (None without serials)."""
+
+    url: str
+    serial: int | None
+    projects: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+
+    @property
+    def has_serials(self) -> bool:
+        return self.serial is not None or (
+            bool(self.projects) and all(serial is not None for _, serial in self.projects.values())
+        )
+
+
+# -- helpers ----------------------------------------------------------------
+
+
+def _fail(url: str, reason: str) -> InvalidUpstream:
+    return InvalidUpstream(f"{url}: {reason}")
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _json(body: bytes, url: str) -> object:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _fail(url, f"malformed JSON ({exc})") from None
+
+
+def _check_api_version(version: object, url: str) -> None:
+    if version is None:
+        return
+    if not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+", version):
+        raise _fail(url, f"api-version {version!r} is not MAJOR.MINOR")
+    if version.split(".")[0] != "1":
+        raise _fail(url, f"simple API version {version} is not one this mirror reads (1.x)")
+
+
+def _serial(value: object, url: str, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _fail(url, f"{what} {value!r} is not a serial")
+    return value
+
+
+def header_serial(headers: Mapping[str, str], url: str) -> int | None:
+    value = headers.get("x-pypi-last-serial")
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise _fail(url, f"X-PyPI-Last-Serial {value!r} is not a serial")
+    return int(value)
+
+
+def checked_name(name: object, url: str) -> str:
+    """The normalized form of a project name the upstream sent; raises InvalidUpstream."""
+    if not isinstance(name, str) or not is_valid_name(name):
+        raise _fail(url, f"{str(name)[:100]!r} is not a valid project name")
+    return canonicalize_name(name)
+
+
+def _hashes(value: object, url: str, filename: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _fail(url, f"{filename}: hashes must be an object")
+    hashes = {}
+    for algorithm, digest in value.items():
+        algorithm = str(algorithm).lower()
+        if algorithm not in HASH_LENGTHS:
+            continue  # PEP 691 allows any hashlib name; we check the ones we know
+        if not isinstance(digest, str) or len(digest) != HASH_LENGTHS[algorithm] or not _HEX.match(digest.lower()):
+            raise _fail(url, f"{filename}: {algorithm} {str(digest)[:80]!r} is not a hex digest")
+        hashes[algorithm] = digest.lower()
+    return hashes
+
+
+def _file_url(page_url: str, href: object, filename: str) -> str:
+    if not isinstance(href, str) or not href:
+        raise _fail(page_url, f"{filename}: no URL")
+    url = urldefrag(urljoin(page_url, href)).url
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        raise _fail(page_url, f"{filename}: {href[:200]!r} is not an http(s) URL")
+    return url
+
+
+def _safe_filename(filename: object, page_url: str) -> str:
+    if not isinstance(filename, str):
+        raise _fail(page_url, f"filename {filename!r} is not text")
+    try:
+        check_filename_is_safe(filename)
+    except InvalidDistribution as exc:
+        raise _fail(page_url, str(exc)) from None
+    return filename
+
+
+def _upload_time(value: object, url: str, filename: str) -> datetime.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(url, f"{filename}: upload-time {str(value)[:60]!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def _metadata_hashes(value: object, url: str, filename: str) -> dict[str, str] | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return {}
+    return _hashes(value, url, filename)
+
+
+# -- PEP 691 JSON -------------------------------------------------------------
+
+
+def parse_root_json(body: bytes, url: str, headers: Mapping[str, str]) -> RootIndex:
+    document = _json(body, url)
+    if not isinstance(document, dict) or not isinstance(document.get("projects"), list):
+        raise _fail(url, "not a PEP 691 index (no list of projects)")
+    meta = document.get("meta") if isinstance(document.get("meta"), dict) else {}
+    _check_api_version(meta.get("api-version"), url)
+    serial = _serial(meta.get("_last-serial"), url, "_last-serial")
+    if serial is None:
+        serial = header_serial(headers, url)
+    index = RootIndex(url=url, serial=serial)
+    for entry in document["projects"]:
+        if not isinstance(entry, dict):
+            raise _fail(url, "a project entry is not an object")
+        name = entry.get("name")
+        normalized = checked_name(name, url)
+        index.projects[normalized] = (name, _serial(entry.get("_last-serial"), url, f"{name}: _last-serial"))
+    return index
+
+
+def parse_project_json(body: bytes, url: str, name: str, headers: Mapping[str, str]) -> ProjectPage:
+    document = _json(body, url)
+    if not isinstance(document, dict) or not isinstance(document.get("files"), list):
+        raise _fail(url, "not a PEP 691 project page (no list of files)")
+    meta = document.get("meta") if isinstance(document.get("meta"), dict) else {}
+    _check_api_version(meta.get("api-version"), url)
+    if checked_name(document.get("name"), url) != name:
+        raise _fail(url, f"the page is for {document.get('name')!r}, not {name!r}")
+    serial = header_serial(headers, url)
+    if serial is None:
+        serial = _serial(meta.get("_last-serial"), url, "_last-serial")
+    files = []
+    for entry in document["files"]:
+        if not isinstance(entry, dict):
+            raise _fail(url, "a file entry is not an object")
+        filename = _safe_filename(entry.get("filename"), url)
+        yanked = entry.get("yanked", False)
+        if not isinstance(yanked, (bool, str)):
+            raise _fail(url, f"{filename}: yanked must be a boolean or a reason")
+        size = entry.get("size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise _fail(url, f"{filename}: size {size!r} is not a number of bytes")
+        requires_python = entry.get("requires-python") or ""
+        if not isinstance(requires_python, str):
+            raise _fail(url, f"{filename}: requires-python must be text")
+        metadata = entry.get("core-metadata", entry.get("dist-info-metadata"))
+        files.append(
+            UpstreamFile(
+                filename=filename,
+                url=_file_url(url, entry.get("url"), filename),
+                hashes=_hashes(entry.get("hashes", {}), url, filename),
+                size=size,
+                upload_time=_upload_time(entry.get("upload-time"), url, filename),
+                requires_python=requires_python,
+                yanked=bool(yanked),
+                yanked_reason=yanked if isinstance(yanked, str) else "",
+                metadata_hashes=_metadata_hashes(metadata, url, filename),
+            )
+        )
+    versions = document.get("versions")
+    if versions is not None and (not isinstance(versions, list) or not all(isinstance(v, str) for v in versions)):
+        raise _fail(url, "versions must be a list of strings")
+    return ProjectPage(name=name, serial=serial, files=tuple(files), versions=None if versions is None else tuple(versions))
+
+
+# -- PEP 503 HTML -------------------------------------------------------------
+
+
+class _AnchorParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[tuple[dict[str, str | None], str]] = []
+        self.meta: dict[str, str] = {}
+        self._current: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self._current, self._text = dict(attrs), []
+        elif tag == "meta":
+            attributes = dict(attrs)
+            if attributes.get("name"):
+                self.meta[attributes["name"]] = attributes.get("content") or ""
+
+    def handle_data(self, data):
+        if self._current is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._current is not None:
+            self.anchors.append((self._current, "".join(self._text).strip()))
+            self._current = None
+
+
+def _parse_html(body: bytes, url: str) -> _AnchorParser:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(url, f"malformed HTML (not UTF-8: {exc})") from None
+    if "\x00" in text:
+        raise _fail(url, "malformed HTML (binary data)")
+    parser = _AnchorParser()
+    parser.feed(text)
+    parser.close()
+    _check_api_version(parser.meta.get("pypi:repository-version"), url)
+    return parser
+
+
+def parse_root_html(body: bytes, url: str, headers: Mapping[str, str]) -> RootIndex:
+    parser = _parse_html(body, url)
+    index = RootIndex(url=url, serial=header_serial(headers, url))
+    for attributes, text in parser.anchors:
+        if not attributes.get("href"):
+            raise _fail(url, f"malformed HTML: the link {text[:100]!r} has no href")
+        index.projects[checked_name(text, url)] = (text, None)
+    return index
+
+
+def _fragment_hashes(href: str, url: str, filename: str) -> dict[str, str]:
+    fragment = urlsplit(href).fragment
+    if not fragment:
+        return {}
+    algorithm, _, digest = fragment.partition("=")
+    return _hashes({algorithm: digest}, url, filename) if algorithm.lower() in HASH_LENGTHS else {}
+
+
+def parse_project_html(body: bytes, url: str, name: str, headers: Mapping[str, str]) -> ProjectPage:
+    parser = _parse_html(body, url)
+    files = []
+    for attributes, text in parser.anchors:
+        href = attributes.get("href")
+        if not href:
+            raise _fail(url, f"malformed HTML: the link {text[:100]!r} has no href")
+        # PEP 503: the link's text is the filename, and so is the URL's last part.
+        last_part = unquote(urlsplit(urldefrag(href).url).path.rsplit("/", 1)[-1])
+        filename = _safe_filename(text or last_part, url)
+        metadata = attributes.get("data-core-metadata", attributes.get("data-dist-info-metadata"))
+        if metadata is None:
+            metadata_hashes = None
+        elif metadata in ("", "true"):
+            metadata_hashes = {}
+        else:
+            algorithm, _, digest = metadata.partition("=")
+            metadata_hashes = _hashes({algorithm: digest}, url, filename)
+        yanked = "data-yanked" in attributes
+        files.append(
+            UpstreamFile(
+                filename=filename,
+                url=_file_url(url, href, filename),
+                hashes=_fragment_hashes(href, url, filename),
+                requires_python=attributes.get("data-requires-python") or "",
+                yanked=yanked,
+                yanked_reason=(attributes.get("data-yanked") or "") if yanked else "",
+                metadata_hashes=metadata_hashes,
+            )
+        )
+    return ProjectPage(name=name, serial=header_serial(headers, url), files=tuple(files))
+
+
+def parse_root(body: bytes, url: str, headers: Mapping[str, str]) -> RootIndex:
+    """The simple index, from JSON or HTML by its Content-Type; raises InvalidUpstream."""
+    kind = media_type(headers.get("content-type"))
+    if kind == JSON_V1 or kind == "application/json":
+        return parse_root_json(body, url, headers)
+    if kind in (HTML_V1, "text/html", ""):
+        return parse_root_html(body, url, headers)
+    raise _fail(url, f"not a package index (it answered {kind})")
+
+
+def parse_project(body: bytes, url: str, name: str, headers: Mapping[str, str]) -> ProjectPage:
+    """A project page, from JSON or HTML by its Content-Type; raises InvalidUpstream."""
+    kind = media_type(headers.get("content-type"))
+    if kind == JSON_V1 or kind == "application/json":
+        return parse_project_json(body, url, name, headers)
+    if kind in (HTML_V1, "text/html", ""):
+        return parse_project_html(body, url, name, headers)
+    raise _fail(url, f"not a project page (it answered {kind})")
+
+
+# -- the JSON API ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JsonApiProject:
+    """What ``/pypi/<name>/json`` adds to the simple page: the display name, digests and times."""
+
+    display_name: str
+    serial: int | None
+    files: dict[str, dict]
+
+
+def parse_json_api(body: bytes, url: str, name: str, headers: Mapping[str, str]) -> JsonApiProject:
+    document = _json(body, url)
+    if not isinstance(document, dict) or not isinstance(document.get("info"), dict):
+        raise _fail(url, "not a JSON API document (no info)")
+    display_name = document["info"].get("name")
+    if checked_name(display_name, url) != name:
+        raise _fail(url, f"the document is for {display_name!r}, not {name!r}")
+    serial = header_serial(headers, url)
+    if serial is None:
+        serial = _serial(document.get("last_serial"), url, "last_serial")
+    files: dict[str, dict] = {}
+    releases = document.get("releases") or {}
+    if not isinstance(releases, dict):
+        raise _fail(url, "releases must be an object")
+    for entries in releases.values():
+        if not isinstance(entries, list):
+            raise _fail(url, "a release must be a list of files")
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
+                raise _fail(url, "a file entry has no filename")
+            filename = entry["filename"]
+            digests = entry.get("digests") or {}
+            files[filename] = {
+                "hashes": _hashes(digests, url, filename) if isinstance(digests, dict) else {},
+                "upload_time": _upload_time(entry.get("upload_time_iso_8601"), url, filename),
+            }
+    return JsonApiProject(display_name=display_name, serial=serial, files=files)

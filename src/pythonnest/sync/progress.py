@@ -1,0 +1,93 @@
+"""Showing a run: a progress bar on a terminal, plain log lines elsewhere."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from pythonnest.sync.report import format_bytes
+
+# Kinds of events shown whatever the verbosity.
+ALWAYS = {"failed", "refused", "plan"}
+ERRORS = {"failed", "refused"}
+
+
+class PlainReporter:
+    """One line per event, for logs and timers; failures go to standard error."""
+
+    def __init__(self, stdout: TextIO, stderr: TextIO, verbosity: int = 1) -> None:
+        self.stdout, self.stderr, self.verbosity = stdout, stderr, verbosity
+
+    def event(self, kind: str, message: str) -> None:
+        if kind in ALWAYS or self.verbosity >= 1:
+            stream = self.stderr if kind in ERRORS else self.stdout
+            stream.write(f"{kind}: {message}\n")
+            stream.flush()
+
+    def phase(self, name: str, projects: int, files: int = 0, size: int = 0) -> None:
+        if self.verbosity >= 1:
+            detail = f", {files} file(s), {format_bytes(size)}" if files else ""
+            self.stdout.write(f"{name} {projects} project(s){detail}\n")
+            self.stdout.flush()
+
+    def advance(self, projects: int = 0, files: int = 0, size: int = 0) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _AmountColumn(ProgressColumn):
+    """``done/total`` for counts; sizes and the transfer rate for bytes."""
+
+    def render(self, task: Task) -> Text:
+        total = int(task.total) if task.total else None
+        if task.fields.get("unit") == "bytes":
+            rate = f" at {format_bytes(int(task.speed))}/s" if task.speed else ""
+            return Text(f"{format_bytes(int(task.completed))} of {format_bytes(total) if total else '?'}{rate}")
+        return Text(f"{int(task.completed)}/{total if total is not None else '?'}")
+
+
+class TerminalReporter:
+    """A rich progress bar of projects, files and bytes with the rate; events print above it."""
+
+    def __init__(self, stream: TextIO | None = None, verbosity: int = 1) -> None:
+        self.console = Console(file=stream or sys.stderr)
+        self.verbosity = verbosity
+        self.progress = Progress(
+            TextColumn("{task.description:<10}"),
+            BarColumn(),
+            _AmountColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.progress.start()
+        self.projects = self.progress.add_task("projects", total=None)
+        self.files = self.progress.add_task("files", total=None, visible=False)
+        self.bytes = self.progress.add_task("bytes", total=None, visible=False, unit="bytes")
+
+    def event(self, kind: str, message: str) -> None:
+        if kind in ALWAYS or self.verbosity >= 2:
+            style = "red" if kind in ERRORS else None
+            self.console.print(f"{kind}: {message}", markup=False, highlight=False, style=style)
+
+    def phase(self, name: str, projects: int, files: int = 0, size: int = 0) -> None:
+        self.progress.reset(self.projects, total=projects, description=name)
+        self.progress.reset(self.files, total=files or None, visible=bool(files))
+        self.progress.reset(self.bytes, total=size or None, visible=bool(files))
+
+    def advance(self, projects: int = 0, files: int = 0, size: int = 0) -> None:
+        if projects:
+            self.progress.advance(self.projects, projects)
+        if files:
+            self.progress.advance(self.files, files)
+        if size:
+            self.progress.advance(self.bytes, size)
+
+    def close(self) -> None:
+        self.progress.stop()

@@ -1,0 +1,336 @@
+"""One run of ``update``: find what changed, plan every changed project, then apply the plans.
+
+Planning reads and checks every changed project's pages before the catalog
+is touched, so malformed or unsafe upstream data stops the run with the
+catalog as it was. Applying is resumable: each file is its own transaction,
+blobs already fetched are not fetched again, and a project's serial is
+recorded only once all of it is in.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+import httpx
+
+from pythonnest.core.exceptions import InvalidUpstream, UpstreamUnavailable
+from pythonnest.core.models import Upstream
+from pythonnest.storage.local import LocalBlobStore
+from pythonnest.sync import state
+from pythonnest.sync.apply import TEMPORARY_PREFIX, Applier
+from pythonnest.sync.client import Cancelled, ClientSettings, UpstreamClient, UpstreamNotFound
+from pythonnest.sync.filters import Filters
+from pythonnest.sync.lock import UpdateLease
+from pythonnest.sync.options import UpdateOptions
+from pythonnest.sync.pages import RootIndex
+from pythonnest.sync.plan import (
+    Candidate,
+    IndexUrls,
+    PlanSpool,
+    ProjectPlan,
+    diff_project,
+    fetch_changes,
+    fetch_project,
+    fetch_root,
+    index_urls,
+    merge_json_api,
+    plan_has_work,
+)
+from pythonnest.sync.report import Reporter, RunSummary, format_bytes
+
+logger = logging.getLogger(__name__)
+
+
+def run_update(
+    options: UpdateOptions,
+    *,
+    store: LocalBlobStore,
+    reporter: Reporter,
+    transport: httpx.BaseTransport | None = None,
+) -> RunSummary:
+    """Mirror the upstream once; the summary says what was done and what failed.
+
+    Raises ConfigError for a requirements file that cannot be read,
+    InvalidUpstream for an upstream that is not an index or sends malformed
+    or unsafe data, UpstreamUnavailable when it cannot be reached, and
+    UpdateRunning when another update holds the lock. In each of these cases
+    the catalog is unchanged.
+    """
+    filters = Filters.from_options(options.filters)
+    urls = index_urls(options.url)
+    summary = RunSummary(url=urls.simple, dry_run=options.dry_run)
+    cancel = threading.Event()
+    settings = ClientSettings(
+        timeout=options.timeout,
+        retries=options.retry,
+        backoff=options.retry_backoff,
+        connections=options.workers + 2,
+        ca_bundle=options.ca_bundle,
+    )
+    lease = None if options.dry_run else UpdateLease()
+    with UpstreamClient(settings, cancel=cancel, transport=transport) as client:
+        if lease is not None:
+            lease.acquire()
+        try:
+            with ThreadPoolExecutor(options.workers, thread_name_prefix="update") as pool:
+                run = _Run(options, filters, urls, client, store, pool, summary, reporter, lease)
+                try:
+                    run.run()
+                except KeyboardInterrupt:
+                    summary.interrupted = True
+                    reporter.event("failed", "interrupted; stopping the downloads in flight")
+                    cancel.set()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                except BaseException:
+                    cancel.set()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+        finally:
+            reporter.close()
+            if lease is not None:
+                lease.release()
+    return summary
+
+
+class _Run:
+    """The state of one run, shared by its phases."""
+
+    def __init__(self, options, filters, urls, client, store, pool, summary, reporter, lease) -> None:
+        self.options: UpdateOptions = options
+        self.filters: Filters = filters
+        self.urls: IndexUrls = urls
+        self.client: UpstreamClient = client
+        self.store: LocalBlobStore = store
+        self.pool: ThreadPoolExecutor = pool
+        self.summary: RunSummary = summary
+        self.reporter: Reporter = reporter
+        self.lease: UpdateLease | None = lease
+        self.window = max(2, options.workers * 2)
+        self.upstream: Upstream | None = None
+        self.root: RootIndex | None = None
+
+    def heartbeat(self) -> None:
+        if self.lease is not None:
+            self.lease.renew()
+
+    def run(self) -> None:
+        options, filters = self.options, self.filters
+        self.upstream = state.find_upstream(self.urls.simple) if options.dry_run else state.get_upstream(self.urls.simple)
+        if not options.dry_run:
+            self._remove_leftovers()
+        known = state.project_serials(self.upstream)
+        digest = filters.digest()
+        full = (
+            options.init_all
+            or self.upstream is None
+            or self.upstream.filter_digest != digest
+            or (options.serial is None and self.upstream.last_serial is None and not known)
+        )
+        # What is already mirrored says which dependencies the requirements bring in.
+        while filters.add_dependencies(state.mirrored_requirements):
+            pass
+        candidates, gone, newest = self._candidates(known, full)
+        self.summary.upstream_serial = newest
+        rounds = 0
+        while candidates or gone:
+            rounds += 1
+            spool = self._plan(candidates, gone)
+            if options.dry_run or self.summary.interrupted or (options.nocontinue and self.summary.failures):
+                break
+            self.reporter.phase("mirroring", spool.count, spool.files, spool.bytes)
+            applier = Applier(
+                client=self.client,
+                store=self.store,
+                pool=self.pool,
+                upstream=self.upstream,
+                summary=self.summary,
+                reporter=self.reporter,
+                heartbeat=self.heartbeat,
+                workers=options.workers,
+                keep_deleted=options.keep_deleted,
+                limit=None if options.limit is None else options.limit - self.summary.files_added,
+                stop_at_first_failure=options.nocontinue,
+                max_file_size=options.filters.max_file_size,
+            )
+            applier.apply(spool.read())
+            spool.handle.close()
+            if applier.stopping or self.summary.limit_reached or self.summary.interrupted:
+                break
+            # The closure: dependencies of what was just mirrored.
+            added = filters.add_dependencies(state.mirrored_requirements)
+            candidates = [self._dependency_candidate(name) for name in sorted(added)]
+            candidates = [candidate for candidate in candidates if candidate is not None]
+            gone = []
+        complete = not (self.summary.failed or self.summary.limit_reached or options.filters.packages)
+        if not options.dry_run and complete:
+            state.finish_run(self.upstream, newest if self.summary.has_serials else None, digest)
+        elif not options.dry_run:
+            state.touch_run(self.upstream)
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of a run that was killed: only one run holds the lock, so they are dead."""
+        if self.store.temporary_dir.is_dir():
+            for leftover in self.store.temporary_dir.glob(TEMPORARY_PREFIX + "*"):
+                leftover.unlink(missing_ok=True)
+
+    # -- which projects --------------------------------------------------------
+
+    def _candidates(self, known: dict[str, int], full: bool) -> tuple[list[Candidate], list[str], int | None]:
+        """The projects to look at, the projects gone upstream, and the upstream's serial."""
+        options, filters, summary = self.options, self.filters, self.summary
+        local_names = state.local_project_names()
+        since = options.serial if options.serial is not None else (self.upstream.last_serial if self.upstream else None)
+        changes = None
+        if options.xmlrpc and since is not None and not (full and options.serial is None):
+            changes = fetch_changes(self.client, self.urls, since)
+        if changes is not None:
+            changed, newest = changes
+            summary.has_serials = summary.via_changelog = True
+            candidates = []
+            for name, (display_name, serial) in sorted(changed.items()):
+                if not filters.wants_project(name):
+                    continue
+                if name in local_names:
+                    summary.projects_protected += 1
+                    continue
+                if options.serial is None and serial <= known.get(name, -1):
+                    continue
+                candidates.append(Candidate(name, display_name, serial, may_be_gone=True))
+            summary.projects_upstream = len(changed)
+            return candidates, [], newest
+        root = self.root = fetch_root(self.client, self.urls)
+        summary.has_serials = root.has_serials
+        summary.projects_upstream = len(root.projects)
+        candidates = []
+        for name, (display_name, serial) in sorted(root.projects.items()):
+            if not filters.wants_project(name):
+                continue
+            if name in local_names:
+                summary.projects_protected += 1
+                continue
+            if root.has_serials and not full:
+                threshold = options.serial if options.serial is not None else known.get(name)
+                if threshold is not None and serial is not None and serial <= threshold:
+                    continue
+            candidates.append(Candidate(name, display_name, serial if root.has_serials else None))
+        gone = sorted(
+            name
+            for name in known
+            if name not in root.projects and filters.wants_project(name) and name not in local_names
+        )
+        if not root.has_serials:
+            return candidates, gone, None
+        newest = root.serial if root.serial is not None else max((serial for _, serial in root.projects.values()), default=0)
+        return candidates, gone, newest
+
+    def _dependency_candidate(self, name: str) -> Candidate | None:
+        if name in state.local_project_names():
+            return None
+        if self.root is None:
+            return Candidate(name)
+        if name not in self.root.projects:
+            self.reporter.event("info", f"{name}: a dependency the upstream does not have")
+            return None
+        display_name, serial = self.root.projects[name]
+        return Candidate(name, display_name, serial if self.root.has_serials else None)
+
+    # -- planning ----------------------------------------------------------------
+
+    def _plan(self, candidates: list[Candidate], gone: list[str]) -> PlanSpool:
+        """Read and check every candidate's pages, in parallel; spool a plan for each that changed.
+
+        Raises InvalidUpstream, after the fetches in flight end, for the first
+        page that is malformed or unsafe: then nothing has been applied.
+        """
+        spool = PlanSpool(tempfile.TemporaryFile("w+", encoding="utf-8"))
+        self.reporter.phase("examining", len(candidates) + len(gone))
+        for name in gone:
+            self._keep(spool, ProjectPlan(name=name, gone=True), state.local_project(name))
+        self.reporter.advance(projects=len(gone))
+        use_json_api = self.options.json_api and self.summary.has_serials
+        in_flight: dict[Future, Candidate] = {}
+        pending: Iterator[Candidate] = iter(candidates)
+        error: InvalidUpstream | None = None
+        stopping = False
+        while True:
+            while not stopping and len(in_flight) < self.window:
+                candidate = next(pending, None)
+                if candidate is None:
+                    break
+                in_flight[self.pool.submit(fetch_project, self.client, self.urls, candidate, use_json_api)] = candidate
+            if not in_flight:
+                break
+            done, _ = wait(list(in_flight), timeout=5, return_when=FIRST_COMPLETED)
+            self.heartbeat()
+            for future in done:
+                candidate = in_flight.pop(future)
+                try:
+                    self._examine(spool, candidate, future)
+                except InvalidUpstream as exc:
+                    error = error or exc
+                    stopping = True
+                if self.options.nocontinue and self.summary.failures:
+                    stopping = True
+        if error is not None:
+            spool.handle.close()
+            raise error
+        return spool
+
+    def _examine(self, spool: PlanSpool, candidate: Candidate, future: Future) -> None:
+        self.reporter.advance(projects=1)
+        try:
+            page, document = future.result()
+        except UpstreamNotFound as exc:
+            if candidate.may_be_gone:
+                self._keep(spool, ProjectPlan(name=candidate.name, gone=True), state.local_project(candidate.name))
+            else:
+                self._failure(f"{candidate.name}: listed in the index, but its page is missing ({exc})")
+            return
+        except UpstreamUnavailable as exc:
+            self._failure(f"{candidate.name}: {exc}")
+            return
+        except Cancelled:
+            self.summary.interrupted = True
+            return
+        page = merge_json_api(page, document)
+        local = state.local_project(candidate.name)
+        if local is not None and local.is_local:
+            self.summary.projects_protected += 1
+            return
+        plan = diff_project(
+            candidate,
+            page,
+            local,
+            self.filters,
+            display_name=document.display_name if document else "",
+            keep_deleted=self.options.keep_deleted,
+        )
+        self.summary.projects_examined += 1
+        self.summary.skipped.update(plan.skipped)
+        self._keep(spool, plan, local)
+
+    def _keep(self, spool: PlanSpool, plan: ProjectPlan, local) -> None:
+        """Spool a plan that changes the catalog; for one that does not, record the serial at once."""
+        if plan_has_work(plan, local):
+            self.summary.projects_changed += 1
+            spool.write(plan)
+            if self.options.dry_run:
+                removals = len(plan.remove) if not plan.gone else len(local.files) if local else 0
+                self.summary.planned_projects.append((plan.name, len(plan.add), plan.download_bytes, removals))
+                what = "gone upstream" if plan.gone else f"{len(plan.add)} file(s), {format_bytes(plan.download_bytes)}"
+                if plan.remove:
+                    what += f", {len(plan.remove)} to remove"
+                self.reporter.event("plan", f"{plan.name}: {what}")
+        elif not self.options.dry_run and self.upstream is not None:
+            if plan.gone:
+                state.forget_project(self.upstream, plan.name)
+            else:
+                state.record_project(self.upstream, plan.name, plan.serial)
+
+    def _failure(self, message: str) -> None:
+        self.summary.failures.append(message)
+        self.reporter.event("failed", message)

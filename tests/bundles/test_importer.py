@@ -1,0 +1,814 @@
+"""``import``: checks before changes, gaps and sources, whole-or-nothing application.
+
+Each test exports from a small catalog, then ``become_another_instance``
+turns the test database into an empty instance that imports the bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import transaction
+
+from pythonnest.bundles import signing
+from pythonnest.bundles.importer import ImportOptions, check_sequence, read_manifest
+from pythonnest.bundles.reader import open_bundle
+from pythonnest.core import peers, services
+from pythonnest.core.exceptions import BundleError, BundleGap
+from pythonnest.core.journal import Action, current_serial
+from pythonnest.core.models import File, JournalEntry, Project, RemovedFilename, SyncState
+from pythonnest.core.services import add_distribution_path
+from tests.bundles.conftest import (
+    OTHER_FILES,
+    SIX_FILES,
+    catalog_state,
+    export_bundle,
+    import_paths,
+    journal_serials,
+)
+from tests.support.builders import build_wheel
+from tests.support.bundles import flip_byte, read_manifest_lines, rewrite_folder_manifest, sha256_hex
+from tests.support.databases import backend
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def store_files(store) -> set[str]:
+    """Every blob in a store, without the staging folder."""
+    if not store.root.exists():
+        return set()
+    return {path.name for path in store.root.rglob("*") if path.is_file() and ".incoming" not in path.parts}
+
+
+def staging_files(store) -> list[Path]:
+    folder = store.root / ".incoming"
+    return list(folder.iterdir()) if folder.exists() else []
+
+
+def facts_of(path: Path, tmp_path: Path, **options):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    source = open_bundle([path], scratch)
+    try:
+        return read_manifest(source, ImportOptions(**options))
+    finally:
+        source.close()
+
+
+@pytest.fixture
+def exported(catalog, tmp_path):
+    """A full bundle of the catalog, and the catalog's state when it was made."""
+    bundle = export_bundle(tmp_path / "bundle", catalog)
+    return bundle, catalog_state()
+
+
+# -- the round trip ------------------------------------------------------------------------
+
+
+def test_importing_makes_the_catalog_equal_to_the_source(exported, become_another_instance):
+    bundle, source_state = exported
+    store = become_another_instance()
+    summary, plan = import_paths(bundle.path, store)
+    assert plan is None
+    assert catalog_state() == source_state
+    # The bytes came along, verified.
+    for file in File.objects.all():
+        assert hashlib.sha256(store.path_for(file.sha256).read_bytes()).hexdigest() == file.sha256
+        if file.metadata_sha256:
+            assert store.exists(file.metadata_sha256)
+    assert summary.counts.projects_created == 3
+    assert summary.counts.files_added == 5
+    assert summary.blobs_stored == len(store_files(store))
+    assert staging_files(store) == []
+    state = peers.sync_state("offline", SyncState.Direction.IMPORT)
+    assert (state.last_serial, state.peer_instance, state.forced) == (
+        bundle.plan.header.serial_to,
+        bundle.plan.header.source_instance,
+        [],
+    )
+    # Projects brought by a bundle are mirrored here: an upload may not take them over.
+    assert set(Project.objects.values_list("origin", flat=True)) == {Project.Origin.MIRRORED}
+
+
+def test_every_change_an_import_makes_is_journaled_here(exported, become_another_instance):
+    bundle, _ = exported
+    store = become_another_instance()
+    import_paths(bundle.path, store)
+    entries = list(JournalEntry.objects.order_by("serial"))
+    assert [entry.serial for entry in entries] == list(range(1, len(entries) + 1))
+    assert {entry.source for entry in entries} == {"import"}
+    added = sorted(entry.filename for entry in entries if entry.action == Action.ADD_FILE)
+    assert added == sorted(SIX_FILES + OTHER_FILES)
+    for project in Project.objects.all():
+        newest = JournalEntry.objects.filter(project_name=project.normalized_name).order_by("-serial").first()
+        assert project.last_serial == newest.serial
+    assert current_serial() == entries[-1].serial
+
+
+def test_archive_and_volumes_import_like_a_folder(catalog, tmp_path, become_another_instance):
+    archive = export_bundle(tmp_path / "one.tar", catalog, archive=True, serial=0)
+    volumes = export_bundle(tmp_path / "vol.tar", catalog, archive=True, volume_size=300 * 1024, serial=0, tag="v")
+    assert len(volumes.paths) > 1
+    source_state = catalog_state()
+    store = become_another_instance()
+    import_paths(list(reversed(volumes.paths)), store)
+    assert catalog_state() == source_state
+    other = become_another_instance("again")
+    import_paths(archive.path, other)
+    assert catalog_state() == source_state
+
+
+def test_importing_again_is_a_no_op(exported, become_another_instance, capsys, settings):
+    bundle, source_state = exported
+    store = become_another_instance()
+    settings.PYTHONNEST_BLOB_ROOT = store.root
+    call_command("import", "--path", str(bundle.path), "--no-progress")
+    serials, blobs = journal_serials(), store_files(store)
+    capsys.readouterr()
+    call_command("import", "--path", str(bundle.path), "--no-progress")
+    out = capsys.readouterr().out
+    assert out.strip() == (
+        f"Already imported: tag offline is past serial {bundle.plan.header.serial_to}; nothing to do."
+    )
+    assert journal_serials() == serials
+    assert store_files(store) == blobs
+    assert catalog_state() == source_state
+
+
+def test_incremental_bundles_carry_yanks_removals_and_new_files(catalog, tmp_path, become_another_instance):
+    first = export_bundle(tmp_path / "1", catalog)
+    six = Project.objects.get(normalized_name="six")
+    services.yank_release(six, "1.16.0", "use 1.17", source="test")
+    services.remove_file(six, "six-1.16.0.tar.gz", store=catalog, source="test")
+    services.remove_project(Project.objects.get(normalized_name="iniconfig"), store=catalog, source="test")
+    new_wheel = build_wheel(tmp_path / "built", "six", "1.18.0")
+    add_distribution_path(new_wheel, store=catalog)
+    second = export_bundle(tmp_path / "2", catalog)
+    services.unyank_release(six, "1.16.0", source="test")
+    services.remove_release(six, "1.18.0", store=catalog, source="test")
+    third = export_bundle(tmp_path / "3", catalog)
+    final_state = catalog_state()
+    store = become_another_instance()
+    import_paths(first.path, store)
+    summary, _ = import_paths(second.path, store)
+    assert (summary.counts.yanks, summary.counts.files_removed, summary.counts.projects_removed) == (1, 1, 1)
+    assert Project.objects.get(normalized_name="six").releases.get(version="1.16.0").yanked_reason == "use 1.17"
+    assert not Project.objects.filter(normalized_name="iniconfig").exists()
+    assert RemovedFilename.objects.filter(filename="six-1.16.0.tar.gz").exists()
+    import_paths(third.path, store)
+    assert catalog_state() == final_state
+    # Blobs nobody points at any more are gone.
+    wanted = set(File.objects.values_list("sha256", flat=True)) | set(
+        File.objects.exclude(metadata_sha256="").values_list("metadata_sha256", flat=True)
+    )
+    assert store_files(store) == wanted
+
+
+# -- gaps and sources ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_bundles(catalog, tmp_path, data_dir):
+    bundles = [export_bundle(tmp_path / "1", catalog)]
+    for version in ("3.0", "4.0"):
+        add_distribution_path(build_wheel(tmp_path / "built", "extra-project", version), store=catalog)
+        bundles.append(export_bundle(tmp_path / f"{len(bundles) + 1}", catalog))
+    return bundles
+
+
+def test_a_gap_is_refused_naming_the_missing_range_and_the_export_to_bring(three_bundles, become_another_instance):
+    first, second, third = three_bundles
+    store = become_another_instance()
+    import_paths(first.path, store)
+    before, serials = catalog_state(), journal_serials()
+    last = first.plan.header.serial_to
+    with pytest.raises(BundleGap) as caught:
+        import_paths(third.path, store)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"tag offline has serials up to {last}" in message
+    assert f"this bundle covers ({second.plan.header.serial_to}, {third.plan.header.serial_to}]" in message
+    assert f"changes {last + 1} to {second.plan.header.serial_to} are missing" in message
+    assert f"pythonnest-manage export --tag offline --serial {last}" in message
+    assert "--force" in message
+    assert catalog_state() == before and journal_serials() == serials
+    assert peers.sync_state("offline", SyncState.Direction.IMPORT).last_serial == last
+
+
+def test_a_gap_forced_is_accepted_and_recorded(three_bundles, become_another_instance, capsys, settings):
+    first, second, third = three_bundles
+    store = become_another_instance()
+    settings.PYTHONNEST_BLOB_ROOT = store.root
+    import_paths(first.path, store)
+    with pytest.raises(CommandError, match="gap: tag offline"):
+        call_command("import", "--path", str(third.path), "--no-progress")
+    capsys.readouterr()
+    call_command("import", "--path", str(third.path), "--force", "--no-progress")
+    captured = capsys.readouterr()
+    last, gap_end = first.plan.header.serial_to, second.plan.header.serial_to
+    assert f"warning: accepted a gap with --force: serials {last + 1} to {gap_end} of tag offline" in captured.err
+    state = peers.sync_state("offline", SyncState.Direction.IMPORT)
+    assert state.last_serial == third.plan.header.serial_to
+    (forced,) = state.forced
+    assert forced["missing_from"] == last and forced["missing_to"] == gap_end
+    assert forced["bundle"] == [gap_end, third.plan.header.serial_to]
+    # The state as of the third bundle: extra-project with both releases.
+    assert sorted(Project.objects.get(normalized_name="extra-project").releases.values_list("version", flat=True)) == [
+        "3.0",
+        "4.0",
+    ]
+    call_command("sync-status")
+    assert "(1 gap(s) forced)" in capsys.readouterr().out
+    # The skipped bundle is older than what was forced in: a no-op now.
+    summary, _ = import_paths(second.path, store)
+    assert summary.facts.already_imported
+
+
+def test_the_first_bundle_of_a_tag_must_start_at_zero(three_bundles, become_another_instance):
+    store = become_another_instance()
+    with pytest.raises(BundleGap, match="tag offline has serials up to 0"):
+        import_paths(three_bundles[1].path, store)
+    assert Project.objects.count() == 0
+    assert store_files(store) == set()
+
+
+def test_check_sequence_marks_a_bundle_already_imported(three_bundles, tmp_path, become_another_instance):
+    first, second, _ = three_bundles
+    become_another_instance()
+    with transaction.atomic():
+        peers.record_sync(
+            "offline",
+            SyncState.Direction.IMPORT,
+            last_serial=second.plan.header.serial_to,
+            peer_instance=first.plan.header.source_instance,
+        )
+    for bundle in (first, second):
+        facts = facts_of(bundle.path, tmp_path)
+        check_sequence(facts, ImportOptions())
+        assert facts.already_imported and facts.forced_gap is None
+
+
+def test_a_bundle_from_another_source_under_the_same_tag_is_refused(three_bundles, tmp_path, become_another_instance):
+    first, second, _ = three_bundles
+    store = become_another_instance()
+    import_paths(first.path, store)
+    with transaction.atomic():
+        peers.record_sync("offline", SyncState.Direction.IMPORT, last_serial=1, peer_instance="someone-else")
+    before = catalog_state()
+    with pytest.raises(BundleError) as caught:
+        import_paths(second.path, store)
+    assert str(caught.value) == (
+        f"tag offline receives bundles from instance someone-else; this bundle comes from "
+        f"{second.plan.header.source_instance}"
+    )
+    # Even --force does not mix two sources under one tag.
+    with pytest.raises(BundleError, match="receives bundles from instance someone-else"):
+        import_paths(second.path, store, force=True)
+    assert catalog_state() == before
+
+
+def test_another_tag_name_tracks_the_same_bundles_separately(three_bundles, become_another_instance):
+    first, second, _ = three_bundles
+    store = become_another_instance()
+    import_paths(first.path, store, tag="from-lab")
+    assert peers.sync_state("offline", SyncState.Direction.IMPORT) is None
+    assert peers.sync_state("from-lab", SyncState.Direction.IMPORT).last_serial == first.plan.header.serial_to
+    import_paths(second.path, store, tag="from-lab")
+
+
+# -- partial bundles ------------------------------------------------------------------------------
+
+
+def test_a_partial_bundle_does_not_hide_the_changes_it_left_out(catalog, tmp_path, become_another_instance):
+    """A --project bundle must not make the next full bundle look already imported."""
+    first = export_bundle(tmp_path / "1", catalog)
+    add_distribution_path(build_wheel(tmp_path / "built", "wanted", "1.0"), store=catalog)
+    add_distribution_path(build_wheel(tmp_path / "built", "left-out", "1.0"), store=catalog)
+    partial = export_bundle(tmp_path / "partial", catalog, projects=frozenset({"wanted"}))
+    full = export_bundle(tmp_path / "full", catalog)
+    assert full.plan.header.serial_from == first.plan.header.serial_to
+    final_state = catalog_state()
+    store = become_another_instance()
+    import_paths(first.path, store)
+    import_paths(partial.path, store)
+    assert Project.objects.filter(normalized_name="wanted").exists()
+    summary, _ = import_paths(full.path, store)
+    assert not summary.facts.already_imported
+    assert catalog_state() == final_state
+
+
+def test_a_partial_bundle_by_requirement_leaves_the_other_releases(catalog, tmp_path, become_another_instance):
+    from packaging.requirements import Requirement
+
+    full = export_bundle(tmp_path / "full", catalog)
+    partial = export_bundle(tmp_path / "partial", catalog, serial=0, requirements=(Requirement("six==1.17.0"),))
+    store = become_another_instance()
+    import_paths(full.path, store)
+    before = catalog_state()
+    import_paths(partial.path, store, tag="partial")
+    assert catalog_state() == before
+
+
+# -- checks before anything changes ------------------------------------------------------------------
+
+
+def assert_refused(bundle_path: Path, store, message: str, **options) -> None:
+    """The import fails with one line holding ``message``; catalog, journal and store unchanged."""
+    before, serials, blobs = catalog_state(), journal_serials(), store_files(store)
+    with pytest.raises(BundleError) as caught:
+        import_paths(bundle_path, store, **options)
+    assert message in str(caught.value), str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert catalog_state() == before and journal_serials() == serials
+    assert store_files(store) == blobs
+    assert staging_files(store) == []
+
+
+def test_a_flipped_byte_in_a_blob_is_named(exported, become_another_instance):
+    bundle, _ = exported
+    victim = max((bundle.path / "blobs").iterdir())
+    flip_byte(victim)
+    store = become_another_instance()
+    assert_refused(bundle.path, store, f"{victim}: blob {victim.name} is damaged: sha256 ")
+
+
+def test_a_short_blob_is_named(exported, become_another_instance):
+    bundle, _ = exported
+    victim = min((bundle.path / "blobs").iterdir())
+    victim.write_bytes(victim.read_bytes()[:-1])
+    assert_refused(bundle.path, become_another_instance(), f"blob {victim.name} is damaged:")
+
+
+def test_a_long_blob_is_named(exported, become_another_instance):
+    bundle, _ = exported
+    victim = min((bundle.path / "blobs").iterdir())
+    victim.write_bytes(victim.read_bytes() + b"\0")
+    assert_refused(bundle.path, become_another_instance(), "more than the")
+
+
+def test_a_missing_blob_is_named(exported, become_another_instance):
+    bundle, _ = exported
+    victim = sorted((bundle.path / "blobs").iterdir())[2]
+    victim.unlink()
+    assert_refused(
+        bundle.path,
+        become_another_instance(),
+        f"1 blob(s) named in the manifest are not in the bundle (first: {victim.name})",
+    )
+
+
+def test_a_blob_the_manifest_does_not_name_is_refused(exported, become_another_instance):
+    bundle, _ = exported
+    stranger = b"not in the manifest"
+    (bundle.path / "blobs" / sha256_hex(stranger)).write_bytes(stranger)
+    assert_refused(bundle.path, become_another_instance(), f"blob {sha256_hex(stranger)} is not named in the manifest")
+
+
+def test_a_truncated_manifest_is_named(exported, become_another_instance):
+    bundle, _ = exported
+    manifest = bundle.path / "manifest.jsonl"
+    manifest.write_bytes(manifest.read_bytes()[:-200])
+    assert_refused(bundle.path, become_another_instance(), "manifest.jsonl is damaged or truncated (its sha256 is")
+
+
+def test_a_truncated_archive_is_named(catalog, tmp_path, become_another_instance):
+    bundle = export_bundle(tmp_path / "bundle.tar", catalog, archive=True)
+    data = bundle.path.read_bytes()
+    bundle.path.write_bytes(data[: len(data) - 30_000])
+    assert_refused(bundle.path, become_another_instance(), f"{bundle.path}: unreadable or corrupt")
+
+
+def test_a_flipped_byte_in_an_archive_blob_is_named(catalog, tmp_path, become_another_instance):
+    bundle = export_bundle(tmp_path / "bundle.tar", catalog, archive=True)
+    flip_byte(bundle.path, len(bundle.path.read_bytes()) - 15_000)
+    assert_refused(bundle.path, become_another_instance(), f"{bundle.path}: blob ")
+
+
+def test_a_manifest_without_its_summary_is_truncated(exported, become_another_instance):
+    bundle, _ = exported
+    lines = read_manifest_lines((bundle.path / "manifest.jsonl").read_bytes())
+    rewrite_folder_manifest(bundle.path, lines[:-1])
+    assert_refused(bundle.path, become_another_instance(), "manifest: no summary line: the manifest is truncated")
+
+
+MANIFEST_DAMAGE = {
+    "empty": (lambda lines: [], "manifest: empty"),
+    "no header": (lambda lines: lines[1:], "not a PythonNest bundle header"),
+    "records after the summary": (lambda lines: [*lines, lines[1]], "records after the summary"),
+    "unknown record": (lambda lines: [lines[0], {"type": "surprise"}, *lines[1:]], "unknown record type 'surprise'"),
+    "counts disagree": (
+        lambda lines: [*lines[:-1], {"type": "summary", "counts": {**lines[-1]["counts"], "files": 99}}],
+        "the summary's counts disagree",
+    ),
+    "a project twice": (lambda lines: [lines[0], lines[1], *lines[1:]], "appears twice"),
+    "summary counts not an object": (
+        lambda lines: [*lines[:-1], {"type": "summary", "counts": [3]}],
+        "malformed summary",
+    ),
+    "a project twice, the second empty": (
+        lambda lines: [
+            lines[0],
+            *lines[1:-1],
+            {**lines[1], "releases": []},
+            {"type": "summary", "counts": {**lines[-1]["counts"], "projects": lines[-1]["counts"]["projects"] + 1}},
+        ],
+        "iniconfig appears twice",
+    ),
+    "a project and its removal": (
+        lambda lines: [lines[0], *lines[1:-1], {"type": "removed_project", "normalized_name": "iniconfig"}, lines[-1]],
+        "iniconfig appears twice",
+    ),
+    "future version": (
+        lambda lines: [{**lines[0], "format_version": 2}, *lines[1:]],
+        "format version 2 is not supported",
+    ),
+    "unnormalized name": (
+        lambda lines: [lines[0], {**lines[1], "normalized_name": "IniConfig"}, *lines[2:]],
+        "'IniConfig' is not a normalized project name",
+    ),
+    "display name of another project": (
+        lambda lines: [lines[0], {**lines[1], "name": "other"}, *lines[2:]],
+        "display name 'other' does not match iniconfig",
+    ),
+    "removal of a bad name": (
+        lambda lines: [lines[0], {"type": "removed_project", "normalized_name": "../x"}, *lines[1:]],
+        "'../x' is not a normalized project name",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", MANIFEST_DAMAGE)
+def test_a_forged_manifest_is_refused_before_anything(exported, become_another_instance, damage):
+    bundle, _ = exported
+    change, message = MANIFEST_DAMAGE[damage]
+    lines = read_manifest_lines((bundle.path / "manifest.jsonl").read_bytes())
+    rewrite_folder_manifest(bundle.path, change(lines))
+    assert_refused(bundle.path, become_another_instance(), message)
+
+
+def change_first_file(lines: list[dict], **changes) -> list[dict]:
+    record = json.loads(json.dumps(lines[1]))
+    record["releases"][0]["files"][0].update(changes)
+    return [lines[0], record, *lines[2:]]
+
+
+FILE_DAMAGE = {
+    "filename of another project": ({"filename": "six-9.0-py3-none-any.whl"}, "does not belong to project iniconfig"),
+    "a path for a filename": ({"filename": "../iniconfig-2.0.0-py3-none-any.whl"}, "is not a plain file name"),
+    "not a distribution": ({"filename": "iniconfig-2.0.0.exe"}, "not a wheel"),
+    "short sha256": ({"sha256": "abc"}, "malformed sha256"),
+    "upper-case sha256": ({"sha256": "A" * 64}, "malformed sha256"),
+    "sha256 and a newline": ({"sha256": "a" * 64 + "\n"}, "malformed sha256"),
+    "md5 and a newline": ({"md5": "a" * 32 + "\n"}, "malformed md5"),
+    "md5 not hex": ({"md5": "zz"}, "malformed md5"),
+    "metadata sha256 short": ({"metadata_sha256": "abcd"}, "malformed metadata_sha256"),
+    "negative size": ({"size": -1}, "bad size"),
+    "size as text": ({"size": "12"}, "bad size"),
+    "size as boolean": ({"size": True}, "bad size"),
+    "bad time": ({"upload_time": "yesterday"}, "malformed file record"),
+    "packagetype missing": ({"packagetype": None}, "bad packagetype"),
+    "metadata size as text": ({"metadata_size": "12"}, "metadata_size"),
+    "metadata size negative": ({"metadata_size": -5}, "metadata_size"),
+    "blob_included as text": ({"blob_included": "no"}, "blob_included"),
+}
+
+
+@pytest.mark.parametrize("damage", FILE_DAMAGE)
+def test_a_forged_file_record_is_refused_before_anything(exported, become_another_instance, damage):
+    bundle, _ = exported
+    changes, message = FILE_DAMAGE[damage]
+    lines = read_manifest_lines((bundle.path / "manifest.jsonl").read_bytes())
+    assert lines[1]["normalized_name"] == "iniconfig"
+    rewrite_folder_manifest(bundle.path, change_first_file(lines, **changes))
+    assert_refused(bundle.path, become_another_instance(), message)
+
+
+def test_the_same_file_twice_is_refused(exported, become_another_instance):
+    bundle, _ = exported
+    lines = read_manifest_lines((bundle.path / "manifest.jsonl").read_bytes())
+    six = lines[3]
+    six["releases"][1]["files"].append(six["releases"][0]["files"][0])
+    lines[-1]["counts"]["files"] += 1
+    rewrite_folder_manifest(bundle.path, lines)
+    assert_refused(bundle.path, become_another_instance(), "appears twice in the manifest")
+
+
+def test_a_release_twice_is_refused(exported, become_another_instance):
+    bundle, _ = exported
+    lines = read_manifest_lines((bundle.path / "manifest.jsonl").read_bytes())
+    six = lines[3]
+    six["releases"][1]["version"] = "1.16"
+    rewrite_folder_manifest(bundle.path, lines)
+    assert_refused(bundle.path, become_another_instance(), "release 1.16 of six appears twice")
+
+
+def test_a_local_project_is_never_overwritten_by_a_bundle(exported, become_another_instance, data_dir):
+    bundle, _ = exported
+    store = become_another_instance()
+    add_distribution_path(data_dir / "iniconfig-2.0.0.tar.gz", store=store)
+    assert_refused(bundle.path, store, "the bundle changes project(s) iniconfig, which are local to this instance")
+
+
+# -- signatures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def keys(tmp_path):
+    private, public, key_id = signing.generate_key_pair(tmp_path / "keys" / "site")
+    other_private, _, other_id = signing.generate_key_pair(tmp_path / "keys" / "other")
+    trusted = signing.load_trusted_keys([str(public)], "TRUSTED_KEYS")
+    return {"private": private, "id": key_id, "other_private": other_private, "other_id": other_id, "trusted": trusted}
+
+
+def test_a_signed_bundle_is_checked_against_the_trusted_keys(catalog, tmp_path, keys, become_another_instance):
+    bundle = export_bundle(tmp_path / "b", catalog, sign_key=keys["private"])
+    store = become_another_instance()
+    summary, _ = import_paths(bundle.path, store, require_signature=True, trusted_keys=keys["trusted"])
+    assert summary.facts.signed_by == keys["id"]
+
+
+def test_a_signed_archive_is_checked_too(catalog, tmp_path, keys):
+    bundle = export_bundle(tmp_path / "b.tar", catalog, archive=True, sign_key=keys["private"])
+    facts = facts_of(bundle.path, tmp_path, require_signature=True, trusted_keys=keys["trusted"])
+    assert facts.signed_by == keys["id"]
+
+
+def test_an_unknown_key_is_refused(catalog, tmp_path, keys, become_another_instance):
+    bundle = export_bundle(tmp_path / "b", catalog, sign_key=keys["other_private"])
+    store = become_another_instance()
+    assert_refused(
+        bundle.path,
+        store,
+        f"signed by key {keys['other_id']}, which is not among the trusted keys",
+        trusted_keys=keys["trusted"],
+    )
+
+
+def test_a_wrong_signature_is_refused(catalog, tmp_path, keys, become_another_instance):
+    bundle = export_bundle(tmp_path / "b", catalog, sign_key=keys["private"])
+    body = json.loads((bundle.path / "manifest.sig").read_bytes())
+    other = signing.sign(signing.load_private_key(keys["other_private"]), "0" * 64)
+    body["signature"] = __import__("base64").b64encode(other.signature).decode()
+    (bundle.path / "manifest.sig").write_text(json.dumps(body))
+    assert_refused(
+        bundle.path,
+        become_another_instance(),
+        f"the signature by key {keys['id']} does not match the manifest",
+        trusted_keys=keys["trusted"],
+    )
+
+
+def test_a_signature_over_another_manifest_is_refused(catalog, tmp_path, keys, become_another_instance):
+    """A forger who rewrites the manifest and its digest keeps the old signature: refused."""
+    bundle = export_bundle(tmp_path / "b", catalog, sign_key=keys["private"])
+    lines = read_manifest_lines((bundle.path / "manifest.jsonl").read_bytes())
+    lines[1]["releases"][0]["yanked"] = True
+    rewrite_folder_manifest(bundle.path, lines)
+    assert_refused(bundle.path, become_another_instance(), "does not match the manifest", trusted_keys=keys["trusted"])
+
+
+def test_an_unsigned_bundle_is_refused_when_a_signature_is_required(exported, keys, become_another_instance):
+    bundle, _ = exported
+    assert_refused(
+        bundle.path,
+        become_another_instance(),
+        "the bundle is not signed, and REQUIRE_SIGNATURE is set",
+        require_signature=True,
+        trusted_keys=keys["trusted"],
+    )
+
+
+def test_a_malformed_signature_file_is_refused(exported, keys, become_another_instance):
+    bundle, _ = exported
+    (bundle.path / "manifest.sig").write_bytes(b"garbage")
+    assert_refused(bundle.path, become_another_instance(), "manifest.sig: malformed signature")
+
+
+def test_a_required_signature_with_no_trusted_key_is_refused(catalog, tmp_path, keys, become_another_instance):
+    bundle = export_bundle(tmp_path / "b", catalog, sign_key=keys["private"])
+    assert_refused(bundle.path, become_another_instance(), "not among the trusted keys", require_signature=True)
+
+
+# -- whole or nothing ------------------------------------------------------------------------------
+
+
+def test_a_failure_while_applying_changes_nothing_in_the_catalog(exported, become_another_instance, monkeypatch):
+    """The tag's serial is recorded last, in the same transaction: failing there undoes every project."""
+    bundle, source_state = exported
+    store = become_another_instance()
+    original = peers.record_sync
+    applied = []
+
+    def fail_at_the_end(*args, **kwargs):
+        applied.append(Project.objects.count())
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(peers, "record_sync", fail_at_the_end)
+    with pytest.raises(RuntimeError):
+        import_paths(bundle.path, store)
+    assert applied == [3]
+    assert Project.objects.count() == 0 and File.objects.count() == 0 and JournalEntry.objects.count() == 0
+    assert current_serial() == 0
+    assert SyncState.objects.count() == 0
+    monkeypatch.setattr(peers, "record_sync", original)
+    # The blobs were put in place first (content addressing makes that
+    # harmless); running the import again finishes the job.
+    import_paths(bundle.path, store)
+    assert catalog_state() == source_state
+
+
+def test_a_dry_run_changes_nothing(exported, become_another_instance, capsys, settings):
+    bundle, _ = exported
+    store = become_another_instance()
+    settings.PYTHONNEST_BLOB_ROOT = store.root
+    call_command("import", "--path", str(bundle.path), "--dry-run", "--no-progress")
+    out = capsys.readouterr().out
+    assert "Dry run: would create 3 project(s), update 0, remove 0; add 5 file(s), remove 0;" in out
+    assert "Nothing changed." in out
+    assert Project.objects.count() == 0 and JournalEntry.objects.count() == 0
+    assert store_files(store) == set()
+    assert peers.sync_state("offline", SyncState.Direction.IMPORT) is None
+
+
+def test_verify_bundle_checks_every_blob_without_importing(exported, become_another_instance, capsys, settings):
+    bundle, _ = exported
+    store = become_another_instance()
+    settings.PYTHONNEST_BLOB_ROOT = store.root
+    call_command("verify-bundle", str(bundle.path), "--no-progress")
+    assert "Bundle OK: instance " in capsys.readouterr().out
+    assert Project.objects.count() == 0 and store_files(store) == set()
+    flip_byte(min((bundle.path / "blobs").iterdir()))
+    with pytest.raises(CommandError, match="is damaged"):
+        call_command("verify-bundle", str(bundle.path), "--no-progress")
+
+
+def test_the_import_command_needs_a_bundle(db):
+    with pytest.raises(CommandError, match="give --path DIR or --archive FILE"):
+        call_command("import")
+
+
+# -- missing blobs ------------------------------------------------------------------------------------
+
+
+def test_files_exported_without_their_blob_are_listed_and_answer_404(
+    catalog, tmp_path, become_another_instance, client, settings
+):
+    wheel = File.objects.get(filename="six-1.17.0-py2.py3-none-any.whl")
+    kept_copy = tmp_path / "kept"
+    shutil.copytree(catalog.root, kept_copy)
+    catalog.delete(wheel.sha256)
+    catalog.delete(wheel.metadata_sha256)
+    bundle = export_bundle(tmp_path / "b", catalog, allow_missing=True)
+    store = become_another_instance()
+    settings.PYTHONNEST_BLOB_ROOT = store.root
+    summary, _ = import_paths(bundle.path, store)
+    assert summary.missing_blobs == [wheel.filename]
+    assert File.objects.filter(filename=wheel.filename).exists()
+    url = f"/packages/{wheel.sha256[:2]}/{wheel.sha256[2:4]}/{wheel.sha256[4:]}/{wheel.filename}"
+    answer = client.get(url)
+    assert answer.status_code == 404
+    assert b"is known to this index but its content is not on this server" in answer.content
+
+
+def test_allow_missing_with_a_surviving_metadata_file_still_imports(catalog, tmp_path, become_another_instance):
+    """Only the wheel's bytes are gone, its .metadata file is still there."""
+    wheel = File.objects.get(filename="six-1.17.0-py2.py3-none-any.whl")
+    catalog.delete(wheel.sha256)
+    bundle = export_bundle(tmp_path / "b", catalog, allow_missing=True)
+    store = become_another_instance()
+    summary, _ = import_paths(bundle.path, store)
+    assert summary.missing_blobs == [wheel.filename]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a bundle whose range is already imported is skipped whole, so the blobs it carries and this "
+    "store lacks never arrive; the file stays 404 until the source has changed since",
+)
+def test_a_later_bundle_brings_the_missing_blobs(catalog, tmp_path, become_another_instance, client, settings):
+    """The operator restores the downloads folder and exports again with --serial 0, nothing else changed."""
+    wheel = File.objects.get(filename="six-1.17.0-py2.py3-none-any.whl")
+    kept = tmp_path / "kept"
+    shutil.copytree(catalog.root, kept)
+    shutil.rmtree(catalog.root)
+    first = export_bundle(tmp_path / "first", catalog, allow_missing=True)
+    assert len(first.plan.missing) == 9  # five files and four wheels' .metadata files
+    shutil.copytree(kept, catalog.root)
+    again = export_bundle(tmp_path / "again", catalog, serial=0)
+    assert again.plan.missing == []
+    store = become_another_instance()
+    settings.PYTHONNEST_BLOB_ROOT = store.root
+    import_paths(first.path, store)
+    assert store_files(store) == set()
+    summary, _ = import_paths(again.path, store)
+    assert summary.missing_blobs == []
+    assert store.exists(wheel.sha256) and store.exists(wheel.metadata_sha256)
+    url = f"/packages/{wheel.sha256[:2]}/{wheel.sha256[2:4]}/{wheel.sha256[4:]}/{wheel.filename}"
+    answer = client.get(url)
+    assert answer.status_code == 200
+    assert hashlib.sha256(b"".join(answer.streaming_content)).hexdigest() == wheel.sha256
+
+
+def test_a_later_bundle_after_new_changes_brings_the_missing_blobs(catalog, tmp_path, become_another_instance):
+    """The workaround today: once the source has changed, a --serial 0 export is not 'already imported'."""
+    wheel = File.objects.get(filename="six-1.17.0-py2.py3-none-any.whl")
+    kept = tmp_path / "kept"
+    shutil.copytree(catalog.root, kept)
+    shutil.rmtree(catalog.root)
+    first = export_bundle(tmp_path / "first", catalog, allow_missing=True)
+    shutil.copytree(kept, catalog.root)
+    add_distribution_path(build_wheel(tmp_path / "built", "later", "1.0"), store=catalog)
+    again = export_bundle(tmp_path / "again", catalog, serial=0)
+    store = become_another_instance()
+    import_paths(first.path, store)
+    summary, _ = import_paths(again.path, store)
+    assert summary.missing_blobs == []
+    assert store.exists(wheel.sha256) and store.exists(wheel.metadata_sha256)
+
+
+def many_files_bundle(folder: Path, count: int) -> Path:
+    """A bundle of one project with ``count`` wheels, carried without their bytes."""
+    from pythonnest.bundles.format import Header
+
+    files = [
+        {
+            "filename": f"bulk-1.0-{index}-py3-none-any.whl",
+            "packagetype": "bdist_wheel",
+            "python_version": "py3",
+            "size": 10,
+            "sha256": hashlib.sha256(str(index).encode()).hexdigest(),
+            "md5": "",
+            "blake2_256": "",
+            "upload_time": "2026-01-01T00:00:00+00:00",
+            "requires_python": "",
+            "metadata_sha256": "",
+            "metadata_size": None,
+            "upstream_url": "",
+            "blob_included": False,
+        }
+        for index in range(count)
+    ]
+    release = {
+        "version": "1.0",
+        "yanked": False,
+        "yanked_reason": "",
+        "created": "2026-01-01T00:00:00+00:00",
+        "files": files,
+    }
+    project = {
+        "type": "project", "name": "bulk", "normalized_name": "bulk", "origin": "local", "private_group": None,
+        "last_serial": count, "partial_releases": False, "releases": [release],
+    }  # fmt: skip
+    header = Header("0f219c07-b9f4-45c6-93dd-4dee38528ae1", "offline", 0, count, "2026-01-01T00:00:00+00:00", None)
+    summary = {"type": "summary", "counts": {"projects": 1, "removed_projects": 0, "releases": 1, "files": count}}
+    folder.mkdir()
+    rewrite_folder_manifest(folder, [header.to_json(), project, summary])
+    return folder
+
+
+@pytest.mark.skipif(backend() != "sqlite", reason="a limit of sqlite's")
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: import puts every filename of the bundle in one IN (...) query (replica.Replica._flush, "
+    "importer.apply_bundle's missing_blobs, after the commit), beyond sqlite's parameter limit",
+)
+def test_a_bundle_with_more_files_than_sqlite_allows_parameters(tmp_path, become_another_instance):
+    """sqlite builds limit a query's parameters (32,766 by default, 250,000 on Debian); a seed has more files.
+
+    The limit is lowered here so that 1,200 files stand for a real seed.
+    """
+    import sqlite3
+
+    from django.db import connection
+
+    bundle = many_files_bundle(tmp_path / "bundle", 1200)
+    store = become_another_instance()
+    connection.ensure_connection()
+    connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    try:
+        summary, _ = import_paths(bundle, store)
+    finally:
+        connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 250_000)
+    assert summary.counts.files_added == 1200
+    assert File.objects.count() == 1200
+
+
+def test_a_private_project_arrives_private(catalog, tmp_path, become_another_instance):
+    from django.contrib.auth.models import Group
+
+    from pythonnest.core.projects import set_project_private
+
+    group = Group.objects.create(name="lab-team")
+    set_project_private(Project.objects.get(normalized_name="six"), group, source="test")
+    bundle = export_bundle(tmp_path / "b", catalog, private_groups=frozenset({"lab-team"}))
+    store = become_another_instance()
+    import_paths(bundle.path, store)
+    six = Project.objects.select_related("private_group").get(normalized_name="six")
+    assert six.private_group.name == "lab-team"
+    assert Project.objects.get(normalized_name="iniconfig").private_group is None

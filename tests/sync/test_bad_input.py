@@ -1,0 +1,156 @@
+"""Bad input: one clear line, a non-zero exit, and the catalog as it was."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from pythonnest.core.exceptions import ConfigError, InvalidUpstream, UpstreamUnavailable
+from pythonnest.core.models import File, JournalEntry, Project, UpstreamProject
+from pythonnest.sync.options import resolve_options
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_command(*args: str) -> str:
+    """Run the command in this process; the CommandError's message is what the user reads."""
+    with pytest.raises(CommandError) as raised:
+        call_command("update", "--no-progress", "--retry", "1", "--retry-backoff", "0.01", "--timeout", "2", *args)
+    message = str(raised.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def assert_untouched() -> None:
+    assert not Project.objects.exists() and not File.objects.exists() and not JournalEntry.objects.exists()
+
+
+def test_an_unreachable_url(store):
+    message = run_command("--url", f"http://127.0.0.1:{unused_port()}/")
+    assert "cannot connect" in message and "/simple/" in message
+    assert_untouched()
+
+
+def test_a_url_that_is_not_an_index(fake_index, store):
+    fake_index.fault("/simple/", "404")
+    message = run_command("--url", fake_index.url)
+    assert message.endswith("not a package index (HTTP 404)")
+    assert_untouched()
+
+
+def test_a_url_that_is_not_http(store):
+    assert "not an http:// or https:// URL" in run_command("--url", "ftp://127.0.0.1/simple/")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type", "reason"),
+    [
+        ("/simple/", b'{"projects": [', JSON_V1, "malformed JSON"),
+        ("/simple/", b'{"meta": {}, "items": []}', JSON_V1, "not a PEP 691 index"),
+        ("/simple/", b"\xff\xfe<html>", "text/html", "malformed HTML"),
+        ("/simple/", b"PK\x03\x04", "application/zip", "not a package index"),
+        ("/simple/", json.dumps({"projects": [{"name": "../etc", "_last-serial": 1}]}).encode(), JSON_V1,
+         "'../etc' is not a valid project name"),
+        ("/simple/", json.dumps({"meta": {"api-version": "2.0"}, "projects": []}).encode(), JSON_V1,
+         "simple API version 2.0"),
+        ("/simple/beta/", b"{not json", JSON_V1, "malformed JSON"),
+        ("/simple/beta/", b'<html><a href="x.whl">x.whl</a><a>no link</a></html>', "text/html", "has no href"),
+        ("/simple/beta/", json.dumps({"name": "beta", "files": [
+            {"filename": "../../evil-1.0.tar.gz", "url": "x", "hashes": {}}]}).encode(), JSON_V1,
+         "is not a plain file name"),
+        ("/simple/beta/", json.dumps({"name": "beta", "files": [
+            {"filename": "beta-1.0.tar.gz", "url": "file:///etc/passwd", "hashes": {}}]}).encode(), JSON_V1,
+         "is not an http(s) URL"),
+        ("/simple/beta/", json.dumps({"name": "beta", "files": [
+            {"filename": "beta-1.0.tar.gz", "url": "b.tgz", "hashes": {"sha256": "zz"}}]}).encode(), JSON_V1,
+         "is not a hex digest"),
+        ("/simple/beta/", json.dumps({"name": "alpha", "files": []}).encode(), JSON_V1, "the page is for 'alpha'"),
+    ],
+)
+def test_malformed_or_unsafe_upstream_data_changes_nothing(catalog, update, store, path, body, content_type, reason):
+    catalog.fault(path, "body", times=10, body=body, content_type=content_type)
+    with pytest.raises(InvalidUpstream, match=re.escape(reason)):
+        update(catalog.url)
+    assert_untouched()
+    assert not UpstreamProject.objects.exists()
+    # The command says it in one line.
+    catalog.fault(path, "body", times=10, body=body, content_type=content_type)
+    assert reason in run_command("--url", catalog.url)
+
+
+def test_a_filename_escaping_in_html_changes_nothing(fake_index, update):
+    fake_index.json_pages = False
+    fake_index.add_raw("alpha", "..%2F..%2Fevil-1.0.tar.gz", b"x")
+    fake_index.projects["alpha"].files["../evil-1.0.tar.gz"] = fake_index.projects["alpha"].files.pop(
+        "..%2F..%2Fevil-1.0.tar.gz"
+    )
+    fake_index.projects["alpha"].files["../evil-1.0.tar.gz"].filename = "../evil-1.0.tar.gz"
+    with pytest.raises(InvalidUpstream, match="not a plain file name"):
+        update(fake_index.url)
+    assert_untouched()
+
+
+def test_an_unreachable_upstream_in_process(update):
+    with pytest.raises(UpstreamUnavailable):
+        update(f"http://127.0.0.1:{unused_port()}/")
+
+
+@pytest.mark.parametrize(
+    ("section", "flags", "message"),
+    [
+        ({"ALLOW_REGEX": "django-(["}, {}, "[update] allow_regex = 'django-([' has 'django-([', which is not a regular expression"),
+        ({}, {"block_regex": ["(unclosed"]}, "--block-regex '(unclosed' has '(unclosed', which is not a regular expression"),
+        ({"LATEST": "many"}, {}, "[update] latest = 'many' is not a whole number"),
+        ({"ALLOW": "ok not/ok"}, {}, "'not/ok', which is not a valid project name"),
+        ({"PLATFORM": "manylinux;rm"}, {}, "is not a tag pattern"),
+        ({"PACKAGE_TYPES": "eggs"}, {}, "must be sdist, wheel or both"),
+        ({"MAX_FILE_SIZE": "big"}, {}, "is not a size"),
+        ({"WORKERS": "0"}, {}, "must be at least 1"),
+        ({"NO_SUCH_KEY": "1"}, {}, "unknown key no_such_key in [update]"),
+        ({"URL": "pypi.org"}, {}, "is not an http:// or https:// URL"),
+    ],
+)
+def test_a_bad_option_names_its_key_and_file(tmp_path, section, flags, message):
+    config = tmp_path / "pythonnest.ini"
+    with pytest.raises(ConfigError) as raised:
+        resolve_options(section, config, flags)
+    assert message in str(raised.value)
+    if section:
+        assert str(raised.value).startswith(f"{config}: ")
+
+
+def test_a_bad_filter_on_the_command_line(store):
+    message = run_command("--url", "http://127.0.0.1:1/", "--allow-regex", "([")
+    assert "--allow-regex '([' has '([', which is not a regular expression" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("alpha >= 1.0\nbeta[ >= 1.0\n", ":2: 'beta[ >= 1.0' is not a PEP 508 requirement"),
+        ("-e ./src\n", "an editable requirement"),
+        ("alpha @ https://example.invalid/alpha.whl\n", "names a URL"),
+        ("--frobnicate\n", "unknown option '--frobnicate'"),
+        ("-r missing.txt\n", "cannot read the requirements file"),
+    ],
+)
+def test_an_unparsable_requirements_file(catalog, update, tmp_path, store, text, message):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(text)
+    error = run_command("--url", catalog.url, "--requirements", str(requirements))
+    assert message in error
+    assert catalog.requests == []
+    assert_untouched()

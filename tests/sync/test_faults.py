@@ -1,0 +1,106 @@
+"""Faults of the upstream, injected by the fake index: retried, reported, never stored."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pythonnest.core.models import File, UpstreamProject
+from tests.sync.conftest import filenames
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WHEEL = "alpha-1.1-py3-none-any.whl"
+
+
+def blobs(store) -> set[str]:
+    return {path.name for path in store.root.rglob("*") if path.is_file() and ".incoming" not in path.parts}
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "truncate", "500", "503"])
+def test_a_fault_once_is_retried(catalog, update, distributions, kind):
+    catalog.fault(WHEEL, kind)
+    summary, _ = update(catalog.url)
+    assert not summary.failed, summary.failures
+    assert filenames() == sorted(distributions)
+    assert catalog.count(f"/files/{WHEEL}") == 2
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "truncate", "503"])
+def test_a_lasting_fault_is_reported_and_nothing_is_stored(catalog, update, store, kind):
+    catalog.fault(WHEEL, kind, times=10)
+    summary, events = update(catalog.url)
+    assert summary.failed
+    assert len(summary.failures) == 1 and WHEEL in summary.failures[0] and "after 3 attempts" in summary.failures[0]
+    assert ("failed", summary.failures[0]) in events
+    assert WHEEL not in filenames()
+    assert blobs(store) == {sha for sha in File.objects.values_list("sha256", flat=True)} | {
+        sha for sha in File.objects.values_list("metadata_sha256", flat=True) if sha
+    }
+    assert catalog.count(f"/files/{WHEEL}") == 3
+    # The project's serial is not recorded: the next run fetches what is missing.
+    assert not UpstreamProject.objects.filter(normalized_name="alpha").exists()
+    assert UpstreamProject.objects.filter(normalized_name="beta").exists()
+    catalog.faults.clear()
+    catalog.requests.clear()
+    summary, _ = update(catalog.url)
+    assert not summary.failed and summary.files_added == 1
+    assert [path for _, path in catalog.requests if path.startswith("/files/") and not path.endswith(".metadata")] == [
+        f"/files/{WHEEL}"
+    ]
+
+
+def test_a_slow_answer_times_out_and_is_retried(catalog, update, distributions):
+    catalog.fault(WHEEL, "slow", seconds=2.5)
+    started = time.monotonic()
+    summary, _ = update(catalog.url, timeout=1.0)
+    assert not summary.failed, summary.failures
+    assert WHEEL in filenames()
+    assert catalog.count(f"/files/{WHEEL}") == 2
+    assert time.monotonic() - started < 20
+
+
+def test_a_missing_file_is_a_failure_and_not_retried(catalog, update):
+    catalog.fault(WHEEL, "404")
+    summary, _ = update(catalog.url)
+    assert summary.failed and "HTTP 404" in summary.failures[0]
+    assert catalog.count(f"/files/{WHEEL}") == 1
+
+
+def test_a_page_listed_but_missing_is_a_failure(catalog, update):
+    catalog.fault("/simple/beta/", "404")
+    summary, _ = update(catalog.url)
+    assert summary.failed and "beta: listed in the index, but its page is missing" in summary.failures[0]
+    assert not File.objects.filter(project__normalized_name="beta").exists()
+    assert File.objects.filter(project__normalized_name="alpha").exists()
+
+
+def test_a_page_staler_than_the_index_is_fetched_again(catalog, update):
+    catalog.fault("/simple/beta/", "stale")
+    summary, _ = update(catalog.url)
+    assert not summary.failed, summary.failures
+    assert catalog.count("/simple/beta/") == 2
+    assert UpstreamProject.objects.get(normalized_name="beta").last_serial == catalog.projects["beta"].serial
+
+
+def test_a_page_that_stays_stale_is_a_failure(catalog, update):
+    catalog.fault("/simple/beta/", "stale", times=10)
+    summary, _ = update(catalog.url)
+    assert summary.failed and "stale page" in summary.failures[0]
+    assert not File.objects.filter(project__normalized_name="beta").exists()
+
+
+def test_a_digest_the_bytes_do_not_have_is_never_stored(catalog, update, store):
+    catalog.find_file(WHEEL).listed_sha256 = "0" * 64
+    summary, _ = update(catalog.url)
+    assert summary.failed and "does not match" in summary.failures[0]
+    assert WHEEL not in filenames()
+    assert not any(path.name.startswith("update-") for path in store.temporary_dir.iterdir())
+
+
+def test_nocontinue_stops_at_the_first_failure(catalog, update, distributions):
+    catalog.fault("/simple/alpha/", "503", times=10)
+    summary, _ = update(catalog.url, nocontinue=True, workers=1)
+    assert summary.failed and len(summary.failures) == 1
+    assert File.objects.count() < len(distributions) - 5

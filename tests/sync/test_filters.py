@@ -1,0 +1,140 @@
+"""Each filter on a small catalog: what gets mirrored, and what is left out."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+
+from pythonnest.core.models import Upstream
+from pythonnest.sync.options import FilterOptions
+from tests.support.builders import build_wheel
+from tests.sync.conftest import filenames
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ALPHA = ["alpha-1.0-py3-none-any.whl", "alpha-1.0.tar.gz", "alpha-1.1-py3-none-any.whl", "alpha-1.1.tar.gz",
+         "alpha-2.0rc1-py3-none-any.whl"]
+BETA = ["beta-0.1-cp311-cp311-manylinux_2_17_x86_64.whl", "beta-0.1-cp312-cp312-win_amd64.whl",
+        "beta-0.1-py3-none-any.whl", "beta-0.1.tar.gz"]
+
+
+def mirror(update, catalog, **filters):
+    summary, _ = update(catalog.url, filters=FilterOptions(**filters))
+    assert not summary.failed, summary.failures
+    return summary
+
+
+def names_of(prefix: str) -> list[str]:
+    return [name for name in filenames() if name.startswith(prefix)]
+
+
+def test_an_allow_list_mirrors_only_what_it_names(catalog, update):
+    mirror(update, catalog, allow=("beta",))
+    assert filenames() == sorted(BETA)
+    assert not any(path.startswith("/simple/alpha") for _, path in catalog.requests)
+
+
+def test_a_block_list_leaves_out_what_it_names(catalog, update, distributions):
+    mirror(update, catalog, block=("alpha", "beta"))
+    assert filenames() == sorted(set(distributions) - set(ALPHA) - set(BETA))
+
+
+def test_regular_expressions_match_whole_normalized_names(catalog, update):
+    mirror(update, catalog, allow_regex=(re.compile("[ab].*"),), block_regex=(re.compile("b.t."),))
+    assert filenames() == sorted(ALPHA)
+
+
+def test_requirements_select_projects_and_versions(catalog, update, tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("alpha>=1.1,<2  # the stable one\n--index-url https://example.invalid/simple\n")
+    summary = mirror(update, catalog, requirements=(requirements,))
+    assert filenames() == ["alpha-1.1-py3-none-any.whl", "alpha-1.1.tar.gz"]
+    assert summary.skipped["version not required"] == 3
+
+
+def test_requirements_with_their_dependency_closure(catalog, update, tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    included = tmp_path / "more.txt"
+    requirements.write_text("-r more.txt\n")
+    included.write_text("gamma\n")
+    mirror(update, catalog, requirements=(requirements,), with_dependencies=True)
+    # gamma needs alpha>=1.1 and delta[fast]; delta's "fast" extra needs epsilon, its "slow" one zeta.
+    assert filenames() == sorted(
+        ["gamma-1.0-py3-none-any.whl", "alpha-1.1-py3-none-any.whl", "alpha-1.1.tar.gz",
+         "alpha-2.0rc1-py3-none-any.whl", "delta-3.0-py3-none-any.whl", "epsilon-1.0-py3-none-any.whl"]
+    )
+    # The next run knows the closure from the mirrored metadata, and has nothing to do.
+    summary, _ = update(catalog.url, filters=FilterOptions(requirements=(requirements,), with_dependencies=True))
+    assert summary.files_added == 0 and summary.projects_examined == 0
+
+
+def test_latest_keeps_the_newest_releases(catalog, update):
+    mirror(update, catalog, latest=1, allow=("alpha",))
+    assert filenames() == ["alpha-2.0rc1-py3-none-any.whl"]
+
+
+def test_latest_counts_releases_left_by_the_other_filters(catalog, update):
+    catalog.yank("alpha-1.1.tar.gz")
+    catalog.yank("alpha-1.1-py3-none-any.whl")
+    mirror(update, catalog, latest=1, exclude_prereleases=True, allow=("alpha",))
+    # 2.0rc1 is a pre-release and 1.1 is yanked: 1.0 is the latest release left.
+    assert filenames() == ["alpha-1.0-py3-none-any.whl", "alpha-1.0.tar.gz"]
+
+
+def test_pre_releases_can_be_left_out(catalog, update):
+    summary = mirror(update, catalog, exclude_prereleases=True)
+    assert "alpha-2.0rc1-py3-none-any.whl" not in filenames()
+    assert summary.skipped["pre-release"] == 1
+
+
+@pytest.mark.parametrize(
+    ("types", "expected"),
+    [({"sdist"}, ["alpha-1.0.tar.gz", "alpha-1.1.tar.gz"]), ({"bdist_wheel"}, [n for n in ALPHA if n.endswith(".whl")])],
+)
+def test_sdists_or_wheels_only(catalog, update, types, expected):
+    mirror(update, catalog, package_types=frozenset(types), allow=("alpha",))
+    assert filenames() == sorted(expected)
+
+
+def test_wheel_platform_and_python_tags(catalog, update):
+    mirror(update, catalog, allow=("beta",), platform=("manylinux*_x86_64", "any"), python_tag=("cp311", "cp312", "py3"))
+    assert filenames() == sorted(
+        ["beta-0.1-cp311-cp311-manylinux_2_17_x86_64.whl", "beta-0.1-py3-none-any.whl", "beta-0.1.tar.gz"]
+    )
+
+
+def test_excluded_tags(catalog, update):
+    summary = mirror(update, catalog, allow=("beta",), exclude_platform=("win*",), exclude_python_tag=("cp311",))
+    assert filenames() == ["beta-0.1-py3-none-any.whl", "beta-0.1.tar.gz"]
+    assert summary.skipped["wheel tags"] == 2
+
+
+def test_a_maximum_file_size(fake_index, update, tmp_path):
+    small = build_wheel(tmp_path, "small", "1.0")
+    big = build_wheel(tmp_path, "big", "1.0", module_source=f"DATA = {secrets.token_hex(100_000)!r}\n")
+    fake_index.add(small)
+    fake_index.add(big)
+    summary = mirror(update, fake_index, max_file_size=50_000)
+    assert filenames() == [small.name]
+    assert summary.skipped["larger than max_file_size"] == 1
+
+
+def test_package_narrows_one_run_and_records_no_progress(catalog, update):
+    mirror(update, catalog, packages=("beta",))
+    assert filenames() == sorted(BETA)
+    assert Upstream.objects.get().last_serial is None
+
+
+def test_a_changed_filter_looks_at_every_project_again(catalog, update):
+    mirror(update, catalog, latest=1, allow=("alpha",))
+    mirror(update, catalog, allow=("alpha",))
+    assert names_of("alpha") == sorted(ALPHA)
+
+
+def test_a_dry_run_with_filters_counts_what_they_select(catalog, update):
+    summary, events = update(catalog.url, dry_run=True, filters=FilterOptions(allow=("beta",), exclude_platform=("win*",)))
+    assert summary.planned_projects[0][:2] == ("beta", 3)
+    assert [kind for kind, _ in events] == ["plan"]
+    assert filenames() == []

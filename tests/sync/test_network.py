@@ -1,0 +1,136 @@
+"""The network the operator has: a proxy from the environment, a private certificate authority."""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from pythonnest.core.exceptions import UpstreamUnavailable
+from tests.sync.conftest import filenames
+from tests.sync.fake_index import FakeIndex
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class ForwardProxy:
+    """A plain HTTP forward proxy on 127.0.0.1 that remembers what it relayed."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        proxy = self
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _relay(self, body=None):
+                proxy.seen.append(f"{self.command} {self.path}")
+                request = urllib.request.Request(self.path, data=body, method=self.command)
+                for key in ("Accept", "Content-Type"):
+                    if self.headers.get(key):
+                        request.add_header(key, self.headers[key])
+                try:
+                    answer = direct.open(request, timeout=10)
+                except urllib.error.HTTPError as error:
+                    answer = error
+                data = answer.read()
+                self.send_response(answer.status if hasattr(answer, "status") else answer.code)
+                for key in ("Content-Type", "X-PyPI-Last-Serial"):
+                    if answer.headers.get(key):
+                        self.send_header(key, answer.headers[key])
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._relay()
+
+            def do_POST(self):
+                self._relay(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_http_proxy_from_the_environment_is_used(catalog, update, monkeypatch, distributions):
+    proxy = ForwardProxy()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        summary, _ = update(catalog.url)
+    finally:
+        proxy.stop()
+    assert not summary.failed, summary.failures
+    assert filenames() == sorted(distributions)
+    assert f"GET {catalog.url}simple/" in proxy.seen
+    assert f"GET {catalog.url}files/alpha-1.0.tar.gz" in proxy.seen
+
+
+def _certificate_authority(tmp_path):
+    """A CA and a server certificate for 127.0.0.1 signed by it; (CA PEM path, server SSL context)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "PythonNest test CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    import ipaddress
+
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path = tmp_path / "ca.pem"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    chain = tmp_path / "server.pem"
+    chain.write_bytes(
+        server.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain)
+    return ca_path, context
+
+
+def test_a_custom_ca_bundle_is_trusted(distributions, update, tmp_path):
+    ca_path, context = _certificate_authority(tmp_path)
+    index = FakeIndex().start(ssl_context=context)
+    try:
+        for path in list(distributions.values())[:3]:
+            index.add(path)
+        with pytest.raises(UpstreamUnavailable, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            update(index.url, retry=0)
+        summary, _ = update(index.url, ca_bundle=ca_path)
+        assert not summary.failed, summary.failures
+        assert len(filenames()) == 3
+    finally:
+        index.stop()

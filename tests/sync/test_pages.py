@@ -1,0 +1,120 @@
+"""Reading upstream pages and URLs: the formats, pinned."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+
+import pytest
+
+from pythonnest.core.exceptions import InvalidUpstream
+from pythonnest.sync.pages import parse_json_api, parse_project, parse_root
+from pythonnest.sync.plan import index_urls
+
+JSON = {"content-type": "application/vnd.pypi.simple.v1+json"}
+HTML = {"content-type": "text/html; charset=utf-8"}
+SHA = "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("url", "simple", "base", "xmlrpc"),
+    [
+        ("https://pypi.org", "https://pypi.org/simple/", "https://pypi.org/", "https://pypi.org/pypi"),
+        ("https://pypi.org/simple/", "https://pypi.org/simple/", "https://pypi.org/", "https://pypi.org/pypi"),
+        ("https://pypi.org/simple", "https://pypi.org/simple/", "https://pypi.org/", "https://pypi.org/pypi"),
+        ("https://pypi.python.org/pypi", "https://pypi.python.org/simple/", "https://pypi.python.org/",
+         "https://pypi.python.org/pypi"),
+        ("http://nest:8000/mirror/", "http://nest:8000/mirror/simple/", "http://nest:8000/mirror/",
+         "http://nest:8000/mirror/pypi"),
+        ("http://devpi/root/pypi/+simple/", "http://devpi/root/pypi/+simple/", "http://devpi/root/pypi/",
+         "http://devpi/root/pypi/pypi"),
+    ],
+)
+def test_the_url_forms_update_accepts(url, simple, base, xmlrpc):
+    urls = index_urls(url)
+    assert (urls.simple, urls.base, urls.xmlrpc) == (simple, base, xmlrpc)
+    assert urls.project("six") == simple + "six/"
+
+
+@pytest.mark.parametrize("url", ["ftp://host/simple/", "pypi.org/simple/", "https:///simple", "https://h/simple/?x=1"])
+def test_urls_that_are_not_an_index(url):
+    with pytest.raises(InvalidUpstream):
+        index_urls(url)
+
+
+def test_a_json_root_with_serials():
+    body = json.dumps({"meta": {"api-version": "1.1", "_last-serial": 9},
+                       "projects": [{"name": "Six", "_last-serial": 4}, {"name": "zope.interface", "_last-serial": 9}]})
+    root = parse_root(body.encode(), "https://i/simple/", JSON)
+    assert root.serial == 9 and root.has_serials
+    assert root.projects == {"six": ("Six", 4), "zope-interface": ("zope.interface", 9)}
+
+
+def test_an_html_root_without_serials():
+    body = b'<html><body><a href="/simple/six/">six</a><a href="Foo_Bar/">Foo_Bar</a></body></html>'
+    root = parse_root(body, "http://i/simple/", HTML)
+    assert not root.has_serials and root.projects == {"six": ("six", None), "foo-bar": ("Foo_Bar", None)}
+
+
+def test_a_json_project_page():
+    body = json.dumps({
+        "meta": {"api-version": "1.1", "_last-serial": 7},
+        "name": "six",
+        "versions": ["1.0"],
+        "files": [{
+            "filename": "six-1.0.tar.gz", "url": "../../packages/aa/six-1.0.tar.gz",
+            "hashes": {"sha256": SHA.upper(), "whatever": "x"}, "requires-python": ">=3", "yanked": "bad",
+            "size": 10, "upload-time": "2024-01-02T03:04:05.000006Z", "core-metadata": {"sha256": SHA},
+        }],
+    })
+    page = parse_project(body.encode(), "https://i/simple/six/", "six", {**JSON, "x-pypi-last-serial": "8"})
+    file = page.files[0]
+    assert page.serial == 8 and page.versions == ("1.0",)
+    assert file.url == "https://i/packages/aa/six-1.0.tar.gz" and file.sha256 == SHA
+    assert (file.yanked, file.yanked_reason, file.size, file.requires_python) == (True, "bad", 10, ">=3")
+    assert file.upload_time == datetime.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=datetime.UTC)
+    assert file.metadata_sha256 == SHA
+
+
+def test_an_html_project_page():
+    body = (
+        f'<a href="../../p/six-1.0-py3-none-any.whl#sha256={SHA}" data-requires-python="&gt;=3"'
+        f' data-dist-info-metadata="sha256={SHA}" data-yanked="">six-1.0-py3-none-any.whl</a>'
+        '<a href="https://files/six-1.0.tar.gz#md5=' + "b" * 32 + '">six-1.0.tar.gz</a>'
+    ).encode()
+    page = parse_project(body, "https://i/simple/six/", "six", HTML)
+    wheel, sdist = page.files
+    assert wheel.url == "https://i/p/six-1.0-py3-none-any.whl" and wheel.sha256 == SHA
+    assert wheel.requires_python == ">=3" and wheel.yanked and wheel.yanked_reason == ""
+    assert wheel.metadata_sha256 == SHA
+    assert sdist.hashes == {"md5": "b" * 32} and sdist.sha256 is None and not sdist.yanked
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"name": "six", "files": [{"filename": "a/b.whl", "url": "x"}]}, "not a plain file name"),
+        ({"name": "six", "files": [{"filename": ".hidden.whl", "url": "x"}]}, "not a plain file name"),
+        ({"name": "six", "files": [{"filename": "six.whl", "url": "javascript:alert(1)"}]}, "not an http(s) URL"),
+        ({"name": "six", "files": [{"filename": "six.whl", "url": "x", "size": -1}]}, "not a number of bytes"),
+        ({"name": "six", "files": [{"filename": "six.whl", "url": "x", "yanked": 3}]}, "yanked must be"),
+        ({"name": "six", "files": [{"filename": "six.whl", "url": "x", "upload-time": "soon"}]}, "not an ISO 8601"),
+        ({"name": "six", "files": "none"}, "no list of files"),
+        ({"name": "six", "files": [], "versions": "1.0"}, "versions must be a list"),
+    ],
+)
+def test_bad_project_pages(body, reason):
+    with pytest.raises(InvalidUpstream, match=re.escape(reason)):
+        parse_project(json.dumps(body).encode(), "https://i/simple/six/", "six", JSON)
+
+
+def test_the_json_api_gives_digests_and_times():
+    body = json.dumps({
+        "info": {"name": "Six"}, "last_serial": 3,
+        "releases": {"1.0": [{"filename": "six-1.0.tar.gz", "digests": {"md5": "c" * 32, "sha256": SHA},
+                              "upload_time_iso_8601": "2024-01-01T00:00:00Z"}]},
+    })
+    document = parse_json_api(body.encode(), "https://i/pypi/six/json", "six", {})
+    assert document.display_name == "Six" and document.serial == 3
+    assert document.files["six-1.0.tar.gz"]["hashes"] == {"md5": "c" * 32, "sha256": SHA}
