@@ -686,11 +686,6 @@ def test_allow_missing_with_a_surviving_metadata_file_still_imports(catalog, tmp
     assert summary.missing_blobs == [wheel.filename]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a bundle whose range is already imported is skipped whole, so the blobs it carries and this "
-    "store lacks never arrive; the file stays 404 until the source has changed since",
-)
 def test_a_later_bundle_brings_the_missing_blobs(catalog, tmp_path, become_another_instance, client, settings):
     """The operator restores the downloads folder and exports again with --serial 0, nothing else changed."""
     wheel = File.objects.get(filename="six-1.17.0-py2.py3-none-any.whl")
@@ -773,11 +768,6 @@ def many_files_bundle(folder: Path, count: int) -> Path:
 
 
 @pytest.mark.skipif(backend() != "sqlite", reason="a limit of sqlite's")
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: import puts every filename of the bundle in one IN (...) query (replica.Replica._flush, "
-    "importer.apply_bundle's missing_blobs, after the commit), beyond sqlite's parameter limit",
-)
 def test_a_bundle_with_more_files_than_sqlite_allows_parameters(tmp_path, become_another_instance):
     """sqlite builds limit a query's parameters (32,766 by default, 250,000 on Debian); a seed has more files.
 

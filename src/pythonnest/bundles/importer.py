@@ -46,6 +46,7 @@ from pythonnest.core.exceptions import BundleError, BundleGap, IntegrityFailure,
 from pythonnest.core.journal import lock_catalog
 from pythonnest.core.models import File, Project, SyncState
 from pythonnest.core.names import is_valid_name
+from pythonnest.core.queries import chunks
 from pythonnest.storage.local import CHUNK_SIZE, LocalBlobStore, StagedBlob
 
 logger = logging.getLogger(__name__)
@@ -259,9 +260,10 @@ def check_sequence(facts: ManifestFacts, options: ImportOptions) -> None:
 
 def check_local_conflicts(facts: ManifestFacts) -> None:
     """Refuse to merge a bundle into projects created here (DESIGN.md invariant 7)."""
-    names = facts.project_names + facts.removed_names
     local = sorted(
-        Project.objects.filter(normalized_name__in=names, origin=Project.Origin.LOCAL).values_list(
+        name
+        for names in chunks(facts.project_names + facts.removed_names)
+        for name in Project.objects.filter(normalized_name__in=names, origin=Project.Origin.LOCAL).values_list(
             "normalized_name", flat=True
         )
     )
@@ -273,9 +275,13 @@ def check_local_conflicts(facts: ManifestFacts) -> None:
 
 
 def stage_blobs(
-    source: BundleSource, facts: ManifestFacts, store: LocalBlobStore, on_blob: Callable[[int], None]
+    source: BundleSource,
+    facts: ManifestFacts,
+    store: LocalBlobStore,
+    on_blob: Callable[[int], None],
+    wanted: set[str] | None = None,
 ) -> list[StagedBlob]:
-    """Verify every blob of the bundle, staging the ones the store lacks.
+    """Verify every blob of the bundle (or only the ``wanted`` ones) and stage them.
 
     Raises BundleError naming the damaged or missing blob and where it is.
     """
@@ -288,6 +294,8 @@ def stage_blobs(
             if sha256 in seen:
                 raise BundleError(f"{where}: blob {sha256} appears twice")
             seen.add(sha256)
+            if wanted is not None and sha256 not in wanted:
+                continue
             size = facts.needed_blobs[sha256]
             chunks = iter(lambda: stream.read(CHUNK_SIZE), b"")
             try:
@@ -299,7 +307,7 @@ def stage_blobs(
                 raise BundleError(f"{where}: unreadable or corrupt while reading blob {sha256} ({exc})") from exc
             staged.append(blob)
             on_blob(size)
-        missing = sorted(set(facts.needed_blobs) - seen)
+        missing = sorted((set(facts.needed_blobs) if wanted is None else wanted) - seen)
         if missing:
             raise BundleError(
                 f"{len(missing)} blob(s) named in the manifest are not in the bundle (first: {missing[0]}); "
@@ -341,7 +349,8 @@ def apply_bundle(source: BundleSource, facts: ManifestFacts, store: LocalBlobSto
         )
     summary.missing_blobs = sorted(
         filename
-        for filename, sha256 in File.objects.filter(filename__in=list(facts.files)).values_list("filename", "sha256")
+        for names in chunks(facts.files)
+        for filename, sha256 in File.objects.filter(filename__in=names).values_list("filename", "sha256")
         if not store.exists(sha256)
     )
 
@@ -359,11 +368,12 @@ class ImportPlan:
 
 
 def plan_import(facts: ManifestFacts, store: LocalBlobStore) -> ImportPlan:
-    existing = set(Project.objects.filter(normalized_name__in=facts.project_names).values_list("normalized_name", flat=True))
-    removed = Project.objects.filter(normalized_name__in=facts.removed_names).count()
-    local_files = dict(
-        File.objects.filter(project__normalized_name__in=facts.project_names).values_list("filename", "sha256")
-    )
+    existing, local_files, removed = set(), {}, 0
+    for names in chunks(facts.project_names):
+        existing.update(Project.objects.filter(normalized_name__in=names).values_list("normalized_name", flat=True))
+        local_files.update(File.objects.filter(project__normalized_name__in=names).values_list("filename", "sha256"))
+    for names in chunks(facts.removed_names):
+        removed += Project.objects.filter(normalized_name__in=names).count()
     files_new = sum(1 for filename in facts.files if filename not in local_files)
     files_removed = sum(1 for filename in local_files if filename not in facts.files)
     bytes_new = sum(size for sha256, size in facts.needed_blobs.items() if not store.exists(sha256))
@@ -374,6 +384,43 @@ def plan_import(facts: ManifestFacts, store: LocalBlobStore) -> ImportPlan:
         files_new=files_new,
         files_removed=files_removed,
         bytes_new=bytes_new,
+    )
+
+
+def _store_blobs(staged: list[StagedBlob], summary: ImportSummary) -> None:
+    try:
+        for blob in staged:
+            if blob.commit():
+                summary.blobs_stored += 1
+                summary.blob_bytes += blob.digests.size
+    finally:
+        for blob in staged:
+            blob.discard()
+    # Every blob on disk before the catalog points at any of them.
+    os.sync()
+
+
+def _restore_missing_blobs(
+    source: BundleSource, facts: ManifestFacts, store: LocalBlobStore, summary: ImportSummary, on_blob
+) -> None:
+    """From a bundle already imported, take the blobs the catalog lists but the store lacks.
+
+    A file imported without its bytes (exported with --allow-missing) gets
+    them from a later export that carries them, even when that export's
+    range is already imported: the catalog does not change.
+    """
+    absent = {sha256 for sha256 in facts.needed_blobs if not store.exists(sha256)}
+    wanted = set()
+    for digests in chunks(absent):
+        wanted.update(File.objects.filter(sha256__in=digests).values_list("sha256", flat=True))
+        wanted.update(File.objects.filter(metadata_sha256__in=digests).values_list("metadata_sha256", flat=True))
+    if wanted:
+        _store_blobs(stage_blobs(source, facts, store, on_blob, wanted=wanted), summary)
+    summary.missing_blobs = sorted(
+        filename
+        for names in chunks(facts.files)
+        for filename, sha256 in File.objects.filter(filename__in=names).values_list("filename", "sha256")
+        if not store.exists(sha256)
     )
 
 
@@ -398,22 +445,14 @@ def import_bundle(
             check_sequence(facts, options)
             summary = ImportSummary(facts=facts)
             if facts.already_imported:
+                if not dry_run:
+                    _restore_missing_blobs(source, facts, store, summary, on_blob)
                 return summary, None
             check_local_conflicts(facts)
             if dry_run:
                 return summary, plan_import(facts, store)
             on_start(facts)
-            staged = stage_blobs(source, facts, store, on_blob)
-            try:
-                for blob in staged:
-                    if blob.commit():
-                        summary.blobs_stored += 1
-                        summary.blob_bytes += blob.digests.size
-            finally:
-                for blob in staged:
-                    blob.discard()
-            # Every blob on disk before the catalog points at any of them.
-            os.sync()
+            _store_blobs(stage_blobs(source, facts, store, on_blob), summary)
             apply_bundle(source, facts, store, summary)
             return summary, None
         finally:

@@ -26,6 +26,13 @@ def blob_url_path(sha256: str, filename: str) -> str:
     return f"packages/{sha256[:2]}/{sha256[2:4]}/{sha256[4:]}/{filename}"
 
 
+def chunks(items, size: int = 500):
+    """Lists of at most ``size`` items: an ``__in`` query stays under every database's parameter limit."""
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def version_sort_key(version: str) -> tuple:
     """Order versions as PEP 440 does; unparsable ones sort first, by text."""
     try:

@@ -22,6 +22,7 @@ from pythonnest.core.models import (
     Release,
     RemovedFilename,
 )
+from pythonnest.core.queries import chunks
 from pythonnest.storage.local import LocalBlobStore
 
 SOURCE = "import"
@@ -231,7 +232,8 @@ class Replica:
                 if release["yanked"]:
                     events.append(_event(project, Action.YANK_RELEASE, release["version"], {"reason": release["yanked_reason"]}))
         File.objects.bulk_create(files, batch_size=1000)
-        RemovedFilename.objects.filter(filename__in=[file.filename for file in files]).delete()
+        for names in chunks(file.filename for file in files):
+            RemovedFilename.objects.filter(filename__in=names).delete()
         record_events(events, source=SOURCE)
         self.counts.projects_created += len(records)
         self.counts.files_added += len(files)

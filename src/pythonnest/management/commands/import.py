@@ -70,9 +70,12 @@ class Command(BaseCommand):
         facts = summary.facts
         header = facts.header
         if facts.already_imported:
-            self.stdout.write(
-                f"Already imported: tag {facts.tag} is past serial {header.serial_to}; nothing to do."
+            outcome = (
+                f"the catalog is unchanged; restored {summary.blobs_stored} missing file(s)."
+                if summary.blobs_stored
+                else "nothing to do."
             )
+            self.stdout.write(f"Already imported: tag {facts.tag} is past serial {header.serial_to}; {outcome}")
             return
         if plan is not None:
             self._header(facts)
