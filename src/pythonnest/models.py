@@ -12,4 +12,7 @@ from pythonnest.core.models import (  # noqa: F401
     Role,
     SerialCounter,
     SyncState,
+    UpdateLock,
+    Upstream,
+    UpstreamProject,
 )

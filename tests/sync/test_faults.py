@@ -49,6 +49,12 @@ def test_a_lasting_fault_is_reported_and_nothing_is_stored(catalog, update, stor
     assert [path for _, path in catalog.requests if path.startswith("/files/") and not path.endswith(".metadata")] == [
         f"/files/{WHEEL}"
     ]
+    # Only the project that failed is looked at again, not every project.
+    assert [path for _, path in catalog.requests if path.startswith(("/simple/", "/pypi/"))] == [
+        "/simple/",
+        "/simple/alpha/",
+        "/pypi/alpha/json",
+    ]
 
 
 def test_a_slow_answer_times_out_and_is_retried(catalog, update, distributions):

@@ -348,6 +348,8 @@ class UpstreamProject(models.Model):
     # The upstream's serial of the project when it was last mirrored whole;
     # 0 for an index without serials.
     last_serial = models.BigIntegerField(default=0)
+    # The filters it was mirrored with: under other filters it is looked at again.
+    filter_digest = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         app_label = "pythonnest"

@@ -38,6 +38,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('normalized_name', models.CharField(max_length=200)),
                 ('last_serial', models.BigIntegerField(default=0)),
+                ('filter_digest', models.CharField(blank=True, default='', max_length=64)),
                 ('upstream', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='projects', to='pythonnest.upstream')),
             ],
             options={

@@ -198,12 +198,14 @@ class Applier:
         limit: int | None = None,
         stop_at_first_failure: bool = False,
         max_file_size: int | None = None,
+        filter_digest: str = "",
     ) -> None:
         self.client, self.store, self.pool, self.upstream = client, store, pool, upstream
         self.summary, self.reporter, self.heartbeat = summary, reporter, heartbeat
         self.window = max(2, workers * 2)
         self.keep_deleted, self.limit, self.stop_at_first_failure = keep_deleted, limit, stop_at_first_failure
         self.max_file_size = max_file_size
+        self.filter_digest = filter_digest
         self.in_flight: dict[Future, tuple[_ProjectJob, int]] = {}
         self.scheduled = 0
         self.stopping = False
@@ -368,7 +370,7 @@ class Applier:
                     self.summary.unyanked += 1
                     self.reporter.event("unyanked", f"{plan.name} {version}")
         if not (job.failed or job.cut or self.summary.interrupted):
-            state.record_project(self.upstream, plan.name, plan.serial)
+            state.record_project(self.upstream, plan.name, plan.serial, self.filter_digest)
         self.reporter.advance(projects=1)
 
     # -- removals ----------------------------------------------------------------

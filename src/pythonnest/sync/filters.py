@@ -129,7 +129,11 @@ class Filters:
                 candidates.append((file, parsed))
         if options.latest is not None:
             versions = sorted(
-                {parsed.version for _, parsed in candidates if not yanked_by_version[canonical_version(parsed.version)]},
+                {
+                    parsed.version
+                    for _, parsed in candidates
+                    if not yanked_by_version[canonical_version(parsed.version)]
+                },
                 reverse=True,
             )
             kept = set(versions[: options.latest])

@@ -263,7 +263,9 @@ def parse_project_json(body: bytes, url: str, name: str, headers: Mapping[str, s
     versions = document.get("versions")
     if versions is not None and (not isinstance(versions, list) or not all(isinstance(v, str) for v in versions)):
         raise _fail(url, "versions must be a list of strings")
-    return ProjectPage(name=name, serial=serial, files=tuple(files), versions=None if versions is None else tuple(versions))
+    return ProjectPage(
+        name=name, serial=serial, files=tuple(files), versions=None if versions is None else tuple(versions)
+    )
 
 
 # -- PEP 503 HTML -------------------------------------------------------------

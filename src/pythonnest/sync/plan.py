@@ -141,6 +141,8 @@ class Candidate:
     expected_serial: int | None = None
     # From the changelog, a missing page means the project is gone.
     may_be_gone: bool = False
+    # A dependency the upstream may not have: a missing page is no failure.
+    optional: bool = False
 
 
 @dataclass

@@ -24,8 +24,18 @@ from pythonnest.core.exceptions import ConfigError
 
 # pip options that take a value and say nothing about which projects to mirror.
 _IGNORED_WITH_VALUE = {
-    "-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--trusted-host",
-    "--no-binary", "--only-binary", "--hash", "--config-settings", "--global-option", "-C",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "--trusted-host",
+    "--no-binary",
+    "--only-binary",
+    "--hash",
+    "--config-settings",
+    "--global-option",
+    "-C",
 }
 _IGNORED_FLAGS = {"--pre", "--prefer-binary", "--require-hashes", "--no-index", "--use-feature"}
 _INCLUDES = {"-r", "--requirement"}
@@ -138,7 +148,9 @@ def read_requirements(paths: Iterable[Path], _depth: int = 0) -> list[Requiremen
                 requirement = Requirement(requirement_text.strip())
             except InvalidRequirement as exc:
                 reason = str(exc).splitlines()[0]
-                raise ConfigError(f"{where}: {requirement_text.strip()!r} is not a PEP 508 requirement ({reason})") from None
+                raise ConfigError(
+                    f"{where}: {requirement_text.strip()!r} is not a PEP 508 requirement ({reason})"
+                ) from None
             if requirement.url:
                 raise ConfigError(f"{where}: {requirement_text.strip()!r} names a URL, which cannot be mirrored")
             requirements.append(requirement)

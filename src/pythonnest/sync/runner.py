@@ -44,6 +44,9 @@ from pythonnest.sync.report import Reporter, RunSummary, format_bytes
 
 logger = logging.getLogger(__name__)
 
+# Rounds of the dependency closure, each adding the dependencies of the last.
+MAX_ROUNDS = 100
+
 
 def run_update(
     options: UpdateOptions,
@@ -112,6 +115,7 @@ class _Run:
         self.window = max(2, options.workers * 2)
         self.upstream: Upstream | None = None
         self.root: RootIndex | None = None
+        self.digest = ""
 
     def heartbeat(self) -> None:
         if self.lease is not None:
@@ -119,27 +123,25 @@ class _Run:
 
     def run(self) -> None:
         options, filters = self.options, self.filters
-        self.upstream = state.find_upstream(self.urls.simple) if options.dry_run else state.get_upstream(self.urls.simple)
+        simple = self.urls.simple
+        self.upstream = state.find_upstream(simple) if options.dry_run else state.get_upstream(simple)
         if not options.dry_run:
             self._remove_leftovers()
-        known = state.project_serials(self.upstream)
-        digest = filters.digest()
-        full = (
-            options.init_all
-            or self.upstream is None
-            or self.upstream.filter_digest != digest
-            or (options.serial is None and self.upstream.last_serial is None and not known)
-        )
+        digest = self.digest = filters.digest()
+        known = state.project_serials(self.upstream, digest)
+        # Only a complete run under these filters lets the next one trust the changelog.
+        full = options.init_all or self.upstream is None or self.upstream.filter_digest != digest
         # What is already mirrored says which dependencies the requirements bring in.
         while filters.add_dependencies(state.mirrored_requirements):
             pass
         candidates, gone, newest = self._candidates(known, full)
         self.summary.upstream_serial = newest
-        rounds = 0
-        while candidates or gone:
-            rounds += 1
+        for _round in range(MAX_ROUNDS):
+            if not (candidates or gone):
+                break
             spool = self._plan(candidates, gone)
             if options.dry_run or self.summary.interrupted or (options.nocontinue and self.summary.failures):
+                spool.handle.close()
                 break
             self.reporter.phase("mirroring", spool.count, spool.files, spool.bytes)
             applier = Applier(
@@ -155,6 +157,7 @@ class _Run:
                 limit=None if options.limit is None else options.limit - self.summary.files_added,
                 stop_at_first_failure=options.nocontinue,
                 max_file_size=options.filters.max_file_size,
+                filter_digest=digest,
             )
             applier.apply(spool.read())
             spool.handle.close()
@@ -197,7 +200,8 @@ class _Run:
                 if name in local_names:
                     summary.projects_protected += 1
                     continue
-                if options.serial is None and serial <= known.get(name, -1):
+                recorded = known.get(name)
+                if options.serial is None and recorded is not None and serial <= recorded:
                     continue
                 candidates.append(Candidate(name, display_name, serial, may_be_gone=True))
             summary.projects_upstream = len(changed)
@@ -212,7 +216,7 @@ class _Run:
             if name in local_names:
                 summary.projects_protected += 1
                 continue
-            if root.has_serials and not full:
+            if root.has_serials and not options.init_all:
                 threshold = options.serial if options.serial is not None else known.get(name)
                 if threshold is not None and serial is not None and serial <= threshold:
                     continue
@@ -224,14 +228,16 @@ class _Run:
         )
         if not root.has_serials:
             return candidates, gone, None
-        newest = root.serial if root.serial is not None else max((serial for _, serial in root.projects.values()), default=0)
+        newest = (
+            root.serial if root.serial is not None else max((serial for _, serial in root.projects.values()), default=0)
+        )
         return candidates, gone, newest
 
     def _dependency_candidate(self, name: str) -> Candidate | None:
         if name in state.local_project_names():
             return None
         if self.root is None:
-            return Candidate(name)
+            return Candidate(name, optional=True)
         if name not in self.root.projects:
             self.reporter.event("info", f"{name}: a dependency the upstream does not have")
             return None
@@ -285,7 +291,9 @@ class _Run:
         try:
             page, document = future.result()
         except UpstreamNotFound as exc:
-            if candidate.may_be_gone:
+            if candidate.optional:
+                self.reporter.event("info", f"{candidate.name}: a dependency the upstream does not have")
+            elif candidate.may_be_gone:
                 self._keep(spool, ProjectPlan(name=candidate.name, gone=True), state.local_project(candidate.name))
             else:
                 self._failure(f"{candidate.name}: listed in the index, but its page is missing ({exc})")
@@ -329,7 +337,7 @@ class _Run:
             if plan.gone:
                 state.forget_project(self.upstream, plan.name)
             else:
-                state.record_project(self.upstream, plan.name, plan.serial)
+                state.record_project(self.upstream, plan.name, plan.serial, self.digest)
 
     def _failure(self, message: str) -> None:
         self.summary.failures.append(message)

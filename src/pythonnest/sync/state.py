@@ -38,16 +38,24 @@ def get_upstream(url: str) -> Upstream:
     return Upstream.objects.get_or_create(url=url)[0]
 
 
-def project_serials(upstream: Upstream | None) -> dict[str, int]:
-    """The serial each project was last mirrored at from this upstream."""
+def project_serials(upstream: Upstream | None, filter_digest: str) -> dict[str, int | None]:
+    """The serial each project was last mirrored at from this upstream.
+
+    None for a project mirrored under other filters: it must be looked at again.
+    """
     if upstream is None:
         return {}
-    return dict(UpstreamProject.objects.filter(upstream=upstream).values_list("normalized_name", "last_serial"))
+    rows = UpstreamProject.objects.filter(upstream=upstream).values_list(
+        "normalized_name", "last_serial", "filter_digest"
+    )
+    return {name: serial if digest == filter_digest else None for name, serial, digest in rows.iterator()}
 
 
-def record_project(upstream: Upstream, name: str, serial: int | None) -> None:
+def record_project(upstream: Upstream, name: str, serial: int | None, filter_digest: str) -> None:
     UpstreamProject.objects.update_or_create(
-        upstream=upstream, normalized_name=name, defaults={"last_serial": serial or 0}
+        upstream=upstream,
+        normalized_name=name,
+        defaults={"last_serial": serial or 0, "filter_digest": filter_digest},
     )
 
 
@@ -57,7 +65,9 @@ def forget_project(upstream: Upstream, name: str) -> None:
 
 def finish_run(upstream: Upstream, serial: int | None, filter_digest: str) -> None:
     """Record a run that left nothing behind: the next one starts from ``serial``."""
-    Upstream.objects.filter(pk=upstream.pk).update(last_serial=serial, filter_digest=filter_digest, last_run=timezone.now())
+    Upstream.objects.filter(pk=upstream.pk).update(
+        last_serial=serial, filter_digest=filter_digest, last_run=timezone.now()
+    )
 
 
 def touch_run(upstream: Upstream) -> None:
