@@ -86,3 +86,18 @@ def test_discard_removes_the_temporary_file(tmp_path):
 def test_relative_path_refuses_anything_but_a_digest(tmp_path):
     with pytest.raises(ValueError):
         LocalBlobStore(tmp_path).path_for("../../etc/passwd")
+
+
+def test_stale_temporary_files_are_removed_and_fresh_ones_kept(tmp_path):
+    import os
+    import time
+
+    store = LocalBlobStore(tmp_path)
+    store.temporary_dir.mkdir(parents=True)
+    stale, fresh = store.temporary_dir / "blob-stale", store.temporary_dir / "blob-fresh"
+    stale.write_bytes(b"left by a killed import")
+    fresh.write_bytes(b"an import at work")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (two_days_ago, two_days_ago))
+    assert store.remove_stale_temporary_files() == 1
+    assert not stale.exists() and fresh.exists()

@@ -452,6 +452,7 @@ def import_bundle(
             if dry_run:
                 return summary, plan_import(facts, store)
             on_start(facts)
+            store.remove_stale_temporary_files()
             _store_blobs(stage_blobs(source, facts, store, on_blob), summary)
             apply_bundle(source, facts, store, summary)
             return summary, None

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,6 +184,25 @@ class LocalBlobStore:
             for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
                 hasher.update(chunk)
         return hasher.digests()
+
+    def remove_stale_temporary_files(self, older_than: float = 24 * 3600) -> int:
+        """Delete staging files a killed writer left behind; returns how many.
+
+        Only old ones: a file younger than ``older_than`` seconds may belong
+        to a writer still at work.
+        """
+        if not self.temporary_dir.is_dir():
+            return 0
+        limit = time.time() - older_than
+        removed = 0
+        for entry in self.temporary_dir.iterdir():
+            try:
+                if entry.is_file() and entry.stat().st_mtime < limit:
+                    entry.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
 
     def delete(self, sha256: str) -> None:
         self.path_for(sha256).unlink(missing_ok=True)

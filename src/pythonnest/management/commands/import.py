@@ -71,7 +71,7 @@ class Command(BaseCommand):
         header = facts.header
         if facts.already_imported:
             outcome = (
-                f"the catalog is unchanged; restored {summary.blobs_stored} missing file(s)."
+                f"the catalog is unchanged; restored {summary.blobs_stored} missing blob(s)."
                 if summary.blobs_stored
                 else "nothing to do."
             )
@@ -92,8 +92,14 @@ class Command(BaseCommand):
                 f"warning: accepted a gap with --force: serials {gap['missing_from'] + 1} to {gap['missing_to']} "
                 f"of tag {facts.tag} were never imported (recorded)"
             )
+        reach = (
+            f"Imported a partial bundle of tag {facts.tag} (serials ({header.serial_from}, {header.serial_to}]; "
+            "the tag's last serial is unchanged)"
+            if header.selection is not None
+            else f"Imported tag {facts.tag} up to serial {header.serial_to}"
+        )
         self.stdout.write(
-            f"Imported tag {facts.tag} up to serial {header.serial_to}: "
+            f"{reach}: "
             f"{counts.projects_created} project(s) created, {len(counts.projects_changed)} changed, "
             f"{counts.projects_removed} removed; {counts.files_added} file(s) added, {counts.files_removed} removed; "
             f"{counts.yanks} yank change(s); {summary.blobs_stored} blob(s) stored ({human_bytes(summary.blob_bytes)})."
