@@ -111,7 +111,7 @@ def throughput(work: Path, files: int, file_size: int, projects: int, workers: i
             f"throughput-{number // per_project:03d}",
             f"1.{number % per_project}",
             module_source=f"DATA = {padding!r}\n",
-            )
+        )
     upstream = PythonNestServer(work / "upstream").setup()
     mirror = PythonNestServer(work / "mirror").setup()
     try:

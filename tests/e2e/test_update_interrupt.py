@@ -114,7 +114,9 @@ def test_kill_9_then_run_again_equals_an_uninterrupted_run(server_factory, slow_
     assert "taking over" not in result.stdout
     fetched_again = downloads(slow_index, mark)
     # Nothing whose bytes were already stored is downloaded twice.
-    sha256_of = {file.filename: file.sha256 for project in slow_index.projects.values() for file in project.files.values()}
+    sha256_of = {
+        file.filename: file.sha256 for project in slow_index.projects.values() for file in project.files.values()
+    }
     assert not [name for name in fetched_again if sha256_of.get(name.removesuffix(".metadata")) in stored_before]
     assert leftovers(interrupted) == []
 

@@ -32,8 +32,24 @@ class PypiServer:
         self.log = (folder.parent / "pypiserver.log").open("ab")
         # No fallback: a name it does not have must never redirect to pypi.org.
         self.process = subprocess.Popen(
-            [str(PYPI_SERVER), "run", "-p", str(self.port), "-i", "127.0.0.1", "-a", ".", "-P", ".",
-             "--disable-fallback", "--hash-algo", "sha256", "--backend", "simple-dir", str(folder)],
+            [
+                str(PYPI_SERVER),
+                "run",
+                "-p",
+                str(self.port),
+                "-i",
+                "127.0.0.1",
+                "-a",
+                ".",
+                "-P",
+                ".",
+                "--disable-fallback",
+                "--hash-algo",
+                "sha256",
+                "--backend",
+                "simple-dir",
+                str(folder),
+            ],
             env=clean_environment(),
             stdin=subprocess.DEVNULL,
             stdout=self.log,

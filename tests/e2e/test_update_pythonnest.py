@@ -62,8 +62,14 @@ def extra_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("extra")
     return {
         "first": [
-            build_wheel(folder, "Nest_Demo", "1.0", requires_python=">=3.8", requires_dist=["six>=1.16"],
-                        description="# Demo\n\nA *demo* project.\n"),
+            build_wheel(
+                folder,
+                "Nest_Demo",
+                "1.0",
+                requires_python=">=3.8",
+                requires_dist=["six>=1.16"],
+                description="# Demo\n\nA *demo* project.\n",
+            ),
             build_sdist(folder, "Nest_Demo", "1.0"),
         ],
         "later": [

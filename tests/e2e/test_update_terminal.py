@@ -72,5 +72,7 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(server_factory, index):
     result = mirror.manage("update", "--url", index.url, "--no-progress")
     assert "another update is running" not in result.stderr
     assert "Added" in result.stdout and "failure" not in result.stdout
-    lock = mirror.manage("shell", "-c", "from pythonnest.core.models import UpdateLock; print(repr(UpdateLock.objects.get().owner))")
+    lock = mirror.manage(
+        "shell", "-c", "from pythonnest.core.models import UpdateLock; print(repr(UpdateLock.objects.get().owner))"
+    )
     assert lock.stdout.strip().splitlines()[-1] == "''"

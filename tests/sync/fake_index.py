@@ -93,7 +93,9 @@ class FakeIndex:
         self.serial += 1
         self.projects[name].serial = self.serial
 
-    def add(self, path: Path, *, yanked: bool | str = False, metadata: bool = True, display_name: str | None = None) -> FakeFile:
+    def add(
+        self, path: Path, *, yanked: bool | str = False, metadata: bool = True, display_name: str | None = None
+    ) -> FakeFile:
         parsed = parse_filename(path.name)
         name = parsed.normalized_name
         project = self.projects.setdefault(name, FakeProject(display_name or name))

@@ -62,21 +62,44 @@ def test_a_url_that_is_not_http(store):
         ("/simple/", b'{"meta": {}, "items": []}', JSON_V1, "not a PEP 691 index"),
         ("/simple/", b"\xff\xfe<html>", "text/html", "malformed HTML"),
         ("/simple/", b"PK\x03\x04", "application/zip", "not a package index"),
-        ("/simple/", json.dumps({"projects": [{"name": "../etc", "_last-serial": 1}]}).encode(), JSON_V1,
-         "'../etc' is not a valid project name"),
-        ("/simple/", json.dumps({"meta": {"api-version": "2.0"}, "projects": []}).encode(), JSON_V1,
-         "simple API version 2.0"),
+        (
+            "/simple/",
+            json.dumps({"projects": [{"name": "../etc", "_last-serial": 1}]}).encode(),
+            JSON_V1,
+            "'../etc' is not a valid project name",
+        ),
+        (
+            "/simple/",
+            json.dumps({"meta": {"api-version": "2.0"}, "projects": []}).encode(),
+            JSON_V1,
+            "simple API version 2.0",
+        ),
         ("/simple/beta/", b"{not json", JSON_V1, "malformed JSON"),
         ("/simple/beta/", b'<html><a href="x.whl">x.whl</a><a>no link</a></html>', "text/html", "has no href"),
-        ("/simple/beta/", json.dumps({"name": "beta", "files": [
-            {"filename": "../../evil-1.0.tar.gz", "url": "x", "hashes": {}}]}).encode(), JSON_V1,
-         "is not a plain file name"),
-        ("/simple/beta/", json.dumps({"name": "beta", "files": [
-            {"filename": "beta-1.0.tar.gz", "url": "file:///etc/passwd", "hashes": {}}]}).encode(), JSON_V1,
-         "is not an http(s) URL"),
-        ("/simple/beta/", json.dumps({"name": "beta", "files": [
-            {"filename": "beta-1.0.tar.gz", "url": "b.tgz", "hashes": {"sha256": "zz"}}]}).encode(), JSON_V1,
-         "is not a hex digest"),
+        (
+            "/simple/beta/",
+            json.dumps(
+                {"name": "beta", "files": [{"filename": "../../evil-1.0.tar.gz", "url": "x", "hashes": {}}]}
+            ).encode(),
+            JSON_V1,
+            "is not a plain file name",
+        ),
+        (
+            "/simple/beta/",
+            json.dumps(
+                {"name": "beta", "files": [{"filename": "beta-1.0.tar.gz", "url": "file:///etc/passwd", "hashes": {}}]}
+            ).encode(),
+            JSON_V1,
+            "is not an http(s) URL",
+        ),
+        (
+            "/simple/beta/",
+            json.dumps(
+                {"name": "beta", "files": [{"filename": "beta-1.0.tar.gz", "url": "b.tgz", "hashes": {"sha256": "zz"}}]}
+            ).encode(),
+            JSON_V1,
+            "is not a hex digest",
+        ),
         ("/simple/beta/", json.dumps({"name": "alpha", "files": []}).encode(), JSON_V1, "the page is for 'alpha'"),
     ],
 )
@@ -111,8 +134,16 @@ def test_an_unreachable_upstream_in_process(update):
 @pytest.mark.parametrize(
     ("section", "flags", "message"),
     [
-        ({"ALLOW_REGEX": "django-(["}, {}, "[update] allow_regex = 'django-([' has 'django-([', which is not a regular expression"),
-        ({}, {"block_regex": ["(unclosed"]}, "--block-regex '(unclosed' has '(unclosed', which is not a regular expression"),
+        (
+            {"ALLOW_REGEX": "django-(["},
+            {},
+            "[update] allow_regex = 'django-([' has 'django-([', which is not a regular expression",
+        ),
+        (
+            {},
+            {"block_regex": ["(unclosed"]},
+            "--block-regex '(unclosed' has '(unclosed', which is not a regular expression",
+        ),
         ({"LATEST": "many"}, {}, "[update] latest = 'many' is not a whole number"),
         ({"ALLOW": "ok not/ok"}, {}, "'not/ok', which is not a valid project name"),
         ({"PLATFORM": "manylinux;rm"}, {}, "is not a tag pattern"),

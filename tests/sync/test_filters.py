@@ -14,10 +14,19 @@ from tests.sync.conftest import filenames
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ALPHA = ["alpha-1.0-py3-none-any.whl", "alpha-1.0.tar.gz", "alpha-1.1-py3-none-any.whl", "alpha-1.1.tar.gz",
-         "alpha-2.0rc1-py3-none-any.whl"]
-BETA = ["beta-0.1-cp311-cp311-manylinux_2_17_x86_64.whl", "beta-0.1-cp312-cp312-win_amd64.whl",
-        "beta-0.1-py3-none-any.whl", "beta-0.1.tar.gz"]
+ALPHA = [
+    "alpha-1.0-py3-none-any.whl",
+    "alpha-1.0.tar.gz",
+    "alpha-1.1-py3-none-any.whl",
+    "alpha-1.1.tar.gz",
+    "alpha-2.0rc1-py3-none-any.whl",
+]
+BETA = [
+    "beta-0.1-cp311-cp311-manylinux_2_17_x86_64.whl",
+    "beta-0.1-cp312-cp312-win_amd64.whl",
+    "beta-0.1-py3-none-any.whl",
+    "beta-0.1.tar.gz",
+]
 
 
 def mirror(update, catalog, **filters):
@@ -62,8 +71,14 @@ def test_requirements_with_their_dependency_closure(catalog, update, tmp_path):
     mirror(update, catalog, requirements=(requirements,), with_dependencies=True)
     # gamma needs alpha>=1.1 and delta[fast]; delta's "fast" extra needs epsilon, its "slow" one zeta.
     assert filenames() == sorted(
-        ["gamma-1.0-py3-none-any.whl", "alpha-1.1-py3-none-any.whl", "alpha-1.1.tar.gz",
-         "alpha-2.0rc1-py3-none-any.whl", "delta-3.0-py3-none-any.whl", "epsilon-1.0-py3-none-any.whl"]
+        [
+            "gamma-1.0-py3-none-any.whl",
+            "alpha-1.1-py3-none-any.whl",
+            "alpha-1.1.tar.gz",
+            "alpha-2.0rc1-py3-none-any.whl",
+            "delta-3.0-py3-none-any.whl",
+            "epsilon-1.0-py3-none-any.whl",
+        ]
     )
     # The next run knows the closure from the mirrored metadata, and has nothing to do.
     summary, _ = update(catalog.url, filters=FilterOptions(requirements=(requirements,), with_dependencies=True))
@@ -91,7 +106,10 @@ def test_pre_releases_can_be_left_out(catalog, update):
 
 @pytest.mark.parametrize(
     ("types", "expected"),
-    [({"sdist"}, ["alpha-1.0.tar.gz", "alpha-1.1.tar.gz"]), ({"bdist_wheel"}, [n for n in ALPHA if n.endswith(".whl")])],
+    [
+        ({"sdist"}, ["alpha-1.0.tar.gz", "alpha-1.1.tar.gz"]),
+        ({"bdist_wheel"}, [n for n in ALPHA if n.endswith(".whl")]),
+    ],
 )
 def test_sdists_or_wheels_only(catalog, update, types, expected):
     mirror(update, catalog, package_types=frozenset(types), allow=("alpha",))
@@ -99,7 +117,9 @@ def test_sdists_or_wheels_only(catalog, update, types, expected):
 
 
 def test_wheel_platform_and_python_tags(catalog, update):
-    mirror(update, catalog, allow=("beta",), platform=("manylinux*_x86_64", "any"), python_tag=("cp311", "cp312", "py3"))
+    mirror(
+        update, catalog, allow=("beta",), platform=("manylinux*_x86_64", "any"), python_tag=("cp311", "cp312", "py3")
+    )
     assert filenames() == sorted(
         ["beta-0.1-cp311-cp311-manylinux_2_17_x86_64.whl", "beta-0.1-py3-none-any.whl", "beta-0.1.tar.gz"]
     )
@@ -134,7 +154,9 @@ def test_a_changed_filter_looks_at_every_project_again(catalog, update):
 
 
 def test_a_dry_run_with_filters_counts_what_they_select(catalog, update):
-    summary, events = update(catalog.url, dry_run=True, filters=FilterOptions(allow=("beta",), exclude_platform=("win*",)))
+    summary, events = update(
+        catalog.url, dry_run=True, filters=FilterOptions(allow=("beta",), exclude_platform=("win*",))
+    )
     assert summary.planned_projects[0][:2] == ("beta", 3)
     assert [kind for kind, _ in events] == ["plan"]
     assert filenames() == []

@@ -20,12 +20,28 @@ def test_the_section_sets_everything_and_flags_win(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("")
     section = {
-        "URL": "http://nest/simple/", "INIT_ALL": "yes", "LATEST": "2", "PACKAGES": "Six zope.interface",
-        "LIMIT": "10", "RETRY": "0", "TIMEOUT": "2.5", "NOCONTINUE": "on", "WORKERS": "4",
-        "KEEP_DELETED": "true", "ALLOW": "a, b\nc", "BLOCK_REGEX": "bad-.*\n.*-evil",
-        "REQUIREMENTS": "reqs/a.txt other.txt", "WITH_DEPENDENCIES": "1", "EXCLUDE_PRERELEASES": "1",
-        "PACKAGE_TYPES": "wheel", "PLATFORMS": "manylinux*_x86_64 any", "PYTHON_TAGS": "cp312 py3",
-        "MAX_FILE_SIZE": "100M", "CA_BUNDLE": "ca.pem", "XMLRPC": "false", "JSON_API": "no",
+        "URL": "http://nest/simple/",
+        "INIT_ALL": "yes",
+        "LATEST": "2",
+        "PACKAGES": "Six zope.interface",
+        "LIMIT": "10",
+        "RETRY": "0",
+        "TIMEOUT": "2.5",
+        "NOCONTINUE": "on",
+        "WORKERS": "4",
+        "KEEP_DELETED": "true",
+        "ALLOW": "a, b\nc",
+        "BLOCK_REGEX": "bad-.*\n.*-evil",
+        "REQUIREMENTS": "reqs/a.txt other.txt",
+        "WITH_DEPENDENCIES": "1",
+        "EXCLUDE_PRERELEASES": "1",
+        "PACKAGE_TYPES": "wheel",
+        "PLATFORMS": "manylinux*_x86_64 any",
+        "PYTHON_TAGS": "cp312 py3",
+        "MAX_FILE_SIZE": "100M",
+        "CA_BUNDLE": "ca.pem",
+        "XMLRPC": "false",
+        "JSON_API": "no",
     }
     options = resolve_options(section, tmp_path / "pythonnest.ini", {"latest": "1", "allow": ["d"], "init_all": False})
     filters = options.filters

@@ -23,12 +23,24 @@ SHA = "a" * 64
         ("https://pypi.org", "https://pypi.org/simple/", "https://pypi.org/", "https://pypi.org/pypi"),
         ("https://pypi.org/simple/", "https://pypi.org/simple/", "https://pypi.org/", "https://pypi.org/pypi"),
         ("https://pypi.org/simple", "https://pypi.org/simple/", "https://pypi.org/", "https://pypi.org/pypi"),
-        ("https://pypi.python.org/pypi", "https://pypi.python.org/simple/", "https://pypi.python.org/",
-         "https://pypi.python.org/pypi"),
-        ("http://nest:8000/mirror/", "http://nest:8000/mirror/simple/", "http://nest:8000/mirror/",
-         "http://nest:8000/mirror/pypi"),
-        ("http://devpi/root/pypi/+simple/", "http://devpi/root/pypi/+simple/", "http://devpi/root/pypi/",
-         "http://devpi/root/pypi/pypi"),
+        (
+            "https://pypi.python.org/pypi",
+            "https://pypi.python.org/simple/",
+            "https://pypi.python.org/",
+            "https://pypi.python.org/pypi",
+        ),
+        (
+            "http://nest:8000/mirror/",
+            "http://nest:8000/mirror/simple/",
+            "http://nest:8000/mirror/",
+            "http://nest:8000/mirror/pypi",
+        ),
+        (
+            "http://devpi/root/pypi/+simple/",
+            "http://devpi/root/pypi/+simple/",
+            "http://devpi/root/pypi/",
+            "http://devpi/root/pypi/pypi",
+        ),
     ],
 )
 def test_the_url_forms_update_accepts(url, simple, base, xmlrpc):
@@ -44,8 +56,12 @@ def test_urls_that_are_not_an_index(url):
 
 
 def test_a_json_root_with_serials():
-    body = json.dumps({"meta": {"api-version": "1.1", "_last-serial": 9},
-                       "projects": [{"name": "Six", "_last-serial": 4}, {"name": "zope.interface", "_last-serial": 9}]})
+    body = json.dumps(
+        {
+            "meta": {"api-version": "1.1", "_last-serial": 9},
+            "projects": [{"name": "Six", "_last-serial": 4}, {"name": "zope.interface", "_last-serial": 9}],
+        }
+    )
     root = parse_root(body.encode(), "https://i/simple/", JSON)
     assert root.serial == 9 and root.has_serials
     assert root.projects == {"six": ("Six", 4), "zope-interface": ("zope.interface", 9)}
@@ -58,16 +74,25 @@ def test_an_html_root_without_serials():
 
 
 def test_a_json_project_page():
-    body = json.dumps({
-        "meta": {"api-version": "1.1", "_last-serial": 7},
-        "name": "six",
-        "versions": ["1.0"],
-        "files": [{
-            "filename": "six-1.0.tar.gz", "url": "../../packages/aa/six-1.0.tar.gz",
-            "hashes": {"sha256": SHA.upper(), "whatever": "x"}, "requires-python": ">=3", "yanked": "bad",
-            "size": 10, "upload-time": "2024-01-02T03:04:05.000006Z", "core-metadata": {"sha256": SHA},
-        }],
-    })
+    body = json.dumps(
+        {
+            "meta": {"api-version": "1.1", "_last-serial": 7},
+            "name": "six",
+            "versions": ["1.0"],
+            "files": [
+                {
+                    "filename": "six-1.0.tar.gz",
+                    "url": "../../packages/aa/six-1.0.tar.gz",
+                    "hashes": {"sha256": SHA.upper(), "whatever": "x"},
+                    "requires-python": ">=3",
+                    "yanked": "bad",
+                    "size": 10,
+                    "upload-time": "2024-01-02T03:04:05.000006Z",
+                    "core-metadata": {"sha256": SHA},
+                }
+            ],
+        }
+    )
     page = parse_project(body.encode(), "https://i/simple/six/", "six", {**JSON, "x-pypi-last-serial": "8"})
     file = page.files[0]
     assert page.serial == 8 and page.versions == ("1.0",)
@@ -110,11 +135,21 @@ def test_bad_project_pages(body, reason):
 
 
 def test_the_json_api_gives_digests_and_times():
-    body = json.dumps({
-        "info": {"name": "Six"}, "last_serial": 3,
-        "releases": {"1.0": [{"filename": "six-1.0.tar.gz", "digests": {"md5": "c" * 32, "sha256": SHA},
-                              "upload_time_iso_8601": "2024-01-01T00:00:00Z"}]},
-    })
+    body = json.dumps(
+        {
+            "info": {"name": "Six"},
+            "last_serial": 3,
+            "releases": {
+                "1.0": [
+                    {
+                        "filename": "six-1.0.tar.gz",
+                        "digests": {"md5": "c" * 32, "sha256": SHA},
+                        "upload_time_iso_8601": "2024-01-01T00:00:00Z",
+                    }
+                ]
+            },
+        }
+    )
     document = parse_json_api(body.encode(), "https://i/pypi/six/json", "six", {})
     assert document.display_name == "Six" and document.serial == 3
     assert document.files["six-1.0.tar.gz"]["hashes"] == {"md5": "c" * 32, "sha256": SHA}
