@@ -26,7 +26,7 @@ CHUNK_SIZE = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Digests:
     sha256: str
     md5: str
@@ -54,11 +54,18 @@ class _Hasher:
 class StagedBlob:
     """Bytes written and hashed in a temporary file, not yet in the store."""
 
+    # An import stages one per blob of a bundle, 100,000 and more: keep them small.
+    __slots__ = ("store", "_path", "digests", "_done")
+
     def __init__(self, store: LocalBlobStore, path: Path, digests: Digests) -> None:
         self.store = store
-        self.path = path
+        self._path = str(path)
         self.digests = digests
         self._done = False
+
+    @property
+    def path(self) -> Path:
+        return Path(self._path)
 
     @property
     def sha256(self) -> str:
@@ -74,7 +81,7 @@ class StagedBlob:
             self.path.unlink(missing_ok=True)
             return False
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.path, target)
+        os.replace(self._path, target)
         return True
 
     def discard(self) -> None:
