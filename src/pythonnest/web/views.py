@@ -15,3 +15,12 @@ def home(request: HttpRequest) -> HttpResponse:
         "files": File.objects.count(),
     }
     return render(request, "pythonnest/home.html", {"counts": counts})
+
+
+def _missing(request, *args, **kwargs):
+    from django.http import Http404
+
+    raise Http404("not written yet")
+
+
+search = classifiers = recent = project = release = _missing
