@@ -310,6 +310,37 @@ def test_another_group_does_not_open_the_tag(private_six, tmp_path, settings):
     assert b'"normalized_name":"six"' not in (tmp_path / "b" / "manifest.jsonl").read_bytes()
 
 
+def test_a_project_made_private_after_the_tag_received_it_is_removed_by_the_next_export(catalog, tmp_path):
+    call_command("export", "--path", str(tmp_path / "first"), "--tag", "public-side", "--no-progress")
+    set_project_private(Project.objects.get(normalized_name="six"), Group.objects.create(name="lab"), source="test")
+    call_command("export", "--path", str(tmp_path / "second"), "--tag", "public-side", "--no-progress")
+    _, records_, summary = records((tmp_path / "second" / "manifest.jsonl").read_bytes())
+    assert records_ == [{"type": "removed_project", "normalized_name": "six"}]
+    assert summary["counts"]["removed_projects"] == 1 and summary["counts"]["files"] == 0
+    assert not list((tmp_path / "second" / "blobs").iterdir())
+
+
+def test_a_project_private_before_the_tag_ever_saw_it_is_not_named(catalog, tmp_path, store):
+    call_command("export", "--path", str(tmp_path / "first"), "--tag", "public-side", "--no-progress")
+    services.add_distribution_path(build_wheel(tmp_path, "hidden-thing", "1.0"), store=store)
+    set_project_private(Project.objects.get(normalized_name="hidden-thing"), Group.objects.create(name="lab"), source="t")
+    call_command("export", "--path", str(tmp_path / "second"), "--tag", "public-side", "--no-progress")
+    manifest = (tmp_path / "second" / "manifest.jsonl").read_bytes()
+    assert b"hidden-thing" not in manifest
+    assert records(manifest)[2]["counts"]["removed_projects"] == 0
+
+
+def test_a_project_private_to_a_group_the_tag_receives_stays_when_moved_to_another(catalog, tmp_path, settings):
+    with_tag_sections(settings, {"tag:lab": {"PRIVATE_GROUPS": "lab-team"}})
+    six = Project.objects.get(normalized_name="six")
+    set_project_private(six, Group.objects.create(name="lab-team"), source="test")
+    call_command("export", "--path", str(tmp_path / "first"), "--tag", "lab", "--no-progress")
+    set_project_private(six, Group.objects.create(name="board"), source="test")
+    call_command("export", "--path", str(tmp_path / "second"), "--tag", "lab", "--no-progress")
+    _, records_, _ = records((tmp_path / "second" / "manifest.jsonl").read_bytes())
+    assert records_ == [{"type": "removed_project", "normalized_name": "six"}]
+
+
 def test_a_bad_tag_section_stops_the_export_before_anything(catalog, tmp_path, settings):
     with_tag_sections(settings, {"tag:lab": {"PRIVATE_GROUP": "x"}})
     with pytest.raises(Exception, match="unknown key PRIVATE_GROUP in \\[tag:lab\\]"):

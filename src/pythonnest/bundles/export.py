@@ -82,6 +82,21 @@ def _private_allowed(group_name: str | None, options: ExportOptions) -> bool:
     return group_name is None or ALL_GROUPS in options.private_groups or group_name in options.private_groups
 
 
+def _tag_may_hold(name: str, serial_from: int, options: ExportOptions) -> bool:
+    """Whether a project withheld now may have gone to the tag in an export up to ``serial_from``.
+
+    It may when it existed then and was visible to the tag at that serial:
+    public, or private to a group the tag may receive. A project the tag
+    never received is left out without a word, so that its name does not leak.
+    """
+    history = JournalEntry.objects.filter(project_name=name, serial__lte=serial_from)
+    if not history.exists():
+        return False
+    last_privacy = history.filter(action=Action.SET_PRIVATE).order_by("-serial").values_list("data", flat=True).first()
+    group = (last_privacy or {}).get("group") or None
+    return _private_allowed(group, options)
+
+
 def _selected_names(touched: set[str], options: ExportOptions) -> set[str]:
     if not options.partial:
         return touched
@@ -235,6 +250,10 @@ def plan_export(options: ExportOptions, *, store: LocalBlobStore, scratch: Path)
                 group = project.private_group.name if project.private_group_id else None
                 if not _private_allowed(group, options):
                     plan.withheld += 1
+                    if _tag_may_hold(name, serial_from, options):
+                        # Made private since the tag received it: the peer must drop it.
+                        write({"type": RECORD_REMOVED_PROJECT, "normalized_name": name})
+                        counts["removed_projects"] += 1
                     continue
                 record = _project_record(project, releases, files, options, added, store, plan)
                 write(record)
