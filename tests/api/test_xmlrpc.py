@@ -13,9 +13,9 @@ from django.test import Client
 
 from pythonnest.api.xmlrpc import MAX_REQUEST_SIZE, parse_call, xml_safe
 from pythonnest.core import access
+from pythonnest.core.exceptions import NotFound
 from pythonnest.core.journal import Action, current_serial, record_event
 from pythonnest.core.models import Project
-from pythonnest.core.exceptions import NotFound
 from pythonnest.core.services import add_distribution_path, unyank_release, yank_release
 from tests.support.builders import build_wheel
 

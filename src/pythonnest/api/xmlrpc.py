@@ -87,7 +87,7 @@ class Method:
             signature = f"{name}({', '.join(str(parameter) for parameter in self.parameters)})"
             expected = str(required) if required == len(self.parameters) else f"{required} to {len(self.parameters)}"
             raise Fault(INVALID_PARAMS, f"{signature} takes {expected} argument(s), {len(params)} given")
-        for parameter, value in zip(self.parameters, params):
+        for parameter, value in zip(self.parameters, params, strict=False):
             if not parameter.accepts(value):
                 expected = " or ".join(_XMLRPC_TYPE_NAMES[kind] for kind in parameter.types)
                 given = _XMLRPC_TYPE_NAMES.get(type(value), type(value).__name__)

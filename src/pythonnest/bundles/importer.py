@@ -14,6 +14,7 @@ finishes the job. A bundle already imported is a no-op.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -39,6 +40,7 @@ from pythonnest.bundles.format import (
     check_tag,
     loads,
 )
+from pythonnest.bundles.index import BundleIndex
 from pythonnest.bundles.reader import TAR_ERRORS, BundleSource, open_bundle
 from pythonnest.core import peers, replica
 from pythonnest.core.distributions import parse_filename
@@ -47,7 +49,7 @@ from pythonnest.core.journal import lock_catalog
 from pythonnest.core.models import File, Project, SyncState
 from pythonnest.core.names import is_valid_name
 from pythonnest.core.queries import chunks
-from pythonnest.storage.local import CHUNK_SIZE, LocalBlobStore, StagedBlob
+from pythonnest.storage.local import CHUNK_SIZE, LocalBlobStore
 
 logger = logging.getLogger(__name__)
 _HASHED_FIELD = re.compile(r"^[0-9a-f]*\Z")
@@ -68,10 +70,10 @@ class ManifestFacts:
     header: Header
     tag: str
     counts: dict
-    needed_blobs: dict[str, int] = field(default_factory=dict)
+    # Every file named, and every blob the bundle must carry, on disk.
+    index: BundleIndex
     project_names: list[str] = field(default_factory=list)
     removed_names: list[str] = field(default_factory=list)
-    files: dict[str, str] = field(default_factory=dict)
     signed_by: str | None = None
     signature_unchecked: bool = False
     forced_gap: dict | None = None
@@ -150,13 +152,12 @@ def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> Non
             datetime.fromisoformat(release["created"])
             for file in release["files"]:
                 _check_file_record(file, name, where)
-                if file["filename"] in facts.files:
+                if not facts.index.add_file(file["filename"]):
                     raise BundleError(f"{where}: file {file['filename']} appears twice in the manifest")
-                facts.files[file["filename"]] = name
                 if file["blob_included"]:
-                    facts.needed_blobs[file["sha256"]] = file["size"]
+                    facts.index.add_blob(file["sha256"], file["size"])
                     if file["metadata_sha256"] and file["metadata_size"] is not None:
-                        facts.needed_blobs[file["metadata_sha256"]] = file["metadata_size"]
+                        facts.index.add_blob(file["metadata_sha256"], file["metadata_size"])
     except InvalidVersion as exc:
         raise BundleError(f"{where}: {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:
@@ -164,10 +165,12 @@ def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> Non
     facts.project_names.append(name)
 
 
-def read_manifest(source: BundleSource, options: ImportOptions) -> ManifestFacts:
+def read_manifest(source: BundleSource, options: ImportOptions, index_path: Path | None = None) -> ManifestFacts:
     """Check the manifest's digest, signature and every record.
 
-    Raises BundleError naming what is wrong; nothing has changed then.
+    What it names per file goes to an index at ``index_path`` (in memory
+    without one). Raises BundleError naming what is wrong; nothing has
+    changed then.
     """
     actual = _sha256_of(source.manifest_path)
     if actual != source.manifest_digest:
@@ -189,7 +192,7 @@ def read_manifest(source: BundleSource, options: ImportOptions) -> ManifestFacts
         raise BundleError("manifest: empty") from None
     header = Header.from_json(first)
     tag = check_tag(options.tag or header.tag)
-    facts = ManifestFacts(header=header, tag=tag, counts={}, signed_by=signed_by)
+    facts = ManifestFacts(header=header, tag=tag, counts={}, index=BundleIndex(index_path), signed_by=signed_by)
     facts.signature_unchecked = source.signature is not None and signed_by is None
     summary = None
     # One record per project: a second one would be applied over the first.
@@ -219,7 +222,7 @@ def read_manifest(source: BundleSource, options: ImportOptions) -> ManifestFacts
         seen.add(name)
     if summary is None:
         raise BundleError("manifest: no summary line: the manifest is truncated")
-    if summary.get("projects") != len(facts.project_names) or summary.get("files") != len(facts.files):
+    if summary.get("projects") != len(facts.project_names) or summary.get("files") != facts.index.file_count:
         raise BundleError("manifest: the summary's counts disagree with the records")
     facts.counts = summary
     return facts
@@ -279,25 +282,27 @@ def stage_blobs(
     facts: ManifestFacts,
     store: LocalBlobStore,
     on_blob: Callable[[int], None],
-    wanted: set[str] | None = None,
-) -> list[StagedBlob]:
-    """Verify every blob of the bundle (or only the ``wanted`` ones) and stage them.
+    *,
+    keep: bool = True,
+) -> None:
+    """Verify every blob of the bundle (or only those the index wants) and stage them.
 
-    Raises BundleError naming the damaged or missing blob and where it is.
+    The staged paths are kept in the index, for ``_store_blobs``; with
+    ``keep`` False each is deleted once verified (verify-bundle).
+    Raises BundleError naming the damaged or missing blob and where it is;
+    nothing staged is left behind then.
     """
-    staged: list[StagedBlob] = []
-    seen = set()
+    index = facts.index
     try:
         for sha256, stream, where in source.blobs():
-            if sha256 not in facts.needed_blobs:
+            size, met_before, wanted = index.meet(sha256)
+            if size is None:
                 raise BundleError(f"{where}: blob {sha256} is not named in the manifest")
-            if sha256 in seen:
+            if met_before:
                 raise BundleError(f"{where}: blob {sha256} appears twice")
-            seen.add(sha256)
-            if wanted is not None and sha256 not in wanted:
+            if not wanted:
                 continue
-            size = facts.needed_blobs[sha256]
-            chunks = iter(lambda: stream.read(CHUNK_SIZE), b"")
+            chunks = iter(functools.partial(stream.read, CHUNK_SIZE), b"")
             try:
                 # md5 and blake2 come from the manifest; one os.sync() follows.
                 blob = store.stage(chunks, expected_sha256=sha256, expected_size=size, only_sha256=True, sync=False)
@@ -305,19 +310,27 @@ def stage_blobs(
                 raise BundleError(f"{where}: blob {sha256} is damaged: {exc}") from exc
             except TAR_ERRORS as exc:
                 raise BundleError(f"{where}: unreadable or corrupt while reading blob {sha256} ({exc})") from exc
-            staged.append(blob)
+            if keep:
+                index.set_staged(sha256, str(blob.path))
+            else:
+                blob.discard()
             on_blob(size)
-        missing = sorted((set(facts.needed_blobs) if wanted is None else wanted) - seen)
+        missing, first = index.missing()
         if missing:
             raise BundleError(
-                f"{len(missing)} blob(s) named in the manifest are not in the bundle (first: {missing[0]}); "
+                f"{missing} blob(s) named in the manifest are not in the bundle (first: {first}); "
                 "the bundle is incomplete"
             )
     except BaseException:
-        for blob in staged:
-            blob.discard()
+        _discard_staged(index)
         raise
-    return staged
+
+
+def _discard_staged(index: BundleIndex) -> None:
+    for batch in index.staged_batches():
+        for _, path, _ in batch:
+            Path(path).unlink(missing_ok=True)
+    index.clear_staged()
 
 
 def apply_bundle(source: BundleSource, facts: ManifestFacts, store: LocalBlobStore, summary: ImportSummary) -> None:
@@ -347,9 +360,14 @@ def apply_bundle(source: BundleSource, facts: ManifestFacts, store: LocalBlobSto
             peer_instance=facts.header.source_instance,
             forced=facts.forced_gap,
         )
-    summary.missing_blobs = sorted(
+    summary.missing_blobs = _files_without_blobs(facts, store)
+
+
+def _files_without_blobs(facts: ManifestFacts, store: LocalBlobStore) -> list[str]:
+    """The bundle's files whose bytes this store lacks (exported with --allow-missing)."""
+    return sorted(
         filename
-        for names in chunks(facts.files)
+        for names in facts.index.filename_batches()
         for filename, sha256 in File.objects.filter(filename__in=names).values_list("filename", "sha256")
         if not store.exists(sha256)
     )
@@ -368,15 +386,18 @@ class ImportPlan:
 
 
 def plan_import(facts: ManifestFacts, store: LocalBlobStore) -> ImportPlan:
-    existing, local_files, removed = set(), {}, 0
+    existing, removed, files_kept, files_here = set(), 0, 0, 0
     for names in chunks(facts.project_names):
         existing.update(Project.objects.filter(normalized_name__in=names).values_list("normalized_name", flat=True))
-        local_files.update(File.objects.filter(project__normalized_name__in=names).values_list("filename", "sha256"))
+        files_here += File.objects.filter(project__normalized_name__in=names).count()
     for names in chunks(facts.removed_names):
         removed += Project.objects.filter(normalized_name__in=names).count()
-    files_new = sum(1 for filename in facts.files if filename not in local_files)
-    files_removed = sum(1 for filename in local_files if filename not in facts.files)
-    bytes_new = sum(size for sha256, size in facts.needed_blobs.items() if not store.exists(sha256))
+    for names in facts.index.filename_batches():
+        files_kept += File.objects.filter(filename__in=names).count()
+    files_new = facts.index.file_count - files_kept
+    # The projects' files here that the bundle no longer lists.
+    files_removed = files_here - files_kept
+    bytes_new = sum(size for batch in facts.index.blob_batches() for sha256, size in batch if not store.exists(sha256))
     return ImportPlan(
         projects_new=len(set(facts.project_names) - existing),
         projects_updated=len(existing),
@@ -387,15 +408,16 @@ def plan_import(facts: ManifestFacts, store: LocalBlobStore) -> ImportPlan:
     )
 
 
-def _store_blobs(staged: list[StagedBlob], summary: ImportSummary) -> None:
+def _store_blobs(facts: ManifestFacts, store: LocalBlobStore, summary: ImportSummary) -> None:
+    """Move every staged blob into place, then make sure all are on disk."""
     try:
-        for blob in staged:
-            if blob.commit():
-                summary.blobs_stored += 1
-                summary.blob_bytes += blob.digests.size
+        for batch in facts.index.staged_batches():
+            for sha256, path, size in batch:
+                if store.adopt(path, sha256):
+                    summary.blobs_stored += 1
+                    summary.blob_bytes += size
     finally:
-        for blob in staged:
-            blob.discard()
+        _discard_staged(facts.index)
     # Every blob on disk before the catalog points at any of them.
     os.sync()
 
@@ -409,19 +431,18 @@ def _restore_missing_blobs(
     them from a later export that carries them, even when that export's
     range is already imported: the catalog does not change.
     """
-    absent = {sha256 for sha256 in facts.needed_blobs if not store.exists(sha256)}
+    # Few, as a rule: only files imported earlier without their bytes.
     wanted = set()
-    for digests in chunks(absent):
-        wanted.update(File.objects.filter(sha256__in=digests).values_list("sha256", flat=True))
-        wanted.update(File.objects.filter(metadata_sha256__in=digests).values_list("metadata_sha256", flat=True))
+    for batch in facts.index.blob_batches():
+        absent = [sha256 for sha256, _ in batch if not store.exists(sha256)]
+        if absent:
+            wanted.update(File.objects.filter(sha256__in=absent).values_list("sha256", flat=True))
+            wanted.update(File.objects.filter(metadata_sha256__in=absent).values_list("metadata_sha256", flat=True))
     if wanted:
-        _store_blobs(stage_blobs(source, facts, store, on_blob, wanted=wanted), summary)
-    summary.missing_blobs = sorted(
-        filename
-        for names in chunks(facts.files)
-        for filename, sha256 in File.objects.filter(filename__in=names).values_list("filename", "sha256")
-        if not store.exists(sha256)
-    )
+        facts.index.want_only(wanted)
+        stage_blobs(source, facts, store, on_blob)
+        _store_blobs(facts, store, summary)
+    summary.missing_blobs = _files_without_blobs(facts, store)
 
 
 def import_bundle(
@@ -440,8 +461,9 @@ def import_bundle(
     """
     with tempfile.TemporaryDirectory(prefix="pythonnest-import-") as scratch:
         source = open_bundle(paths, Path(scratch))
+        facts = None
         try:
-            facts = read_manifest(source, options)
+            facts = read_manifest(source, options, Path(scratch) / "index.sqlite3")
             check_sequence(facts, options)
             summary = ImportSummary(facts=facts)
             if facts.already_imported:
@@ -453,22 +475,27 @@ def import_bundle(
                 return summary, plan_import(facts, store)
             on_start(facts)
             store.remove_stale_temporary_files()
-            _store_blobs(stage_blobs(source, facts, store, on_blob), summary)
+            stage_blobs(source, facts, store, on_blob)
+            _store_blobs(facts, store, summary)
             apply_bundle(source, facts, store, summary)
             return summary, None
         finally:
             source.close()
+            if facts is not None:
+                facts.index.close()
 
 
 def verify_bundle(paths: list[Path], options: ImportOptions, on_blob: Callable[[int], None] = lambda size: None) -> ManifestFacts:
     """Check a bundle completely (manifest, signature, every blob) without importing it."""
     with tempfile.TemporaryDirectory(prefix="pythonnest-verify-") as scratch:
         source = open_bundle(paths, Path(scratch))
+        facts = None
         try:
-            facts = read_manifest(source, options)
+            facts = read_manifest(source, options, Path(scratch) / "index.sqlite3")
             throwaway = LocalBlobStore(Path(scratch) / "blobs")
-            for blob in stage_blobs(source, facts, throwaway, on_blob):
-                blob.discard()
+            stage_blobs(source, facts, throwaway, on_blob, keep=False)
             return facts
         finally:
             source.close()
+            if facts is not None:
+                facts.index.close()

@@ -94,7 +94,7 @@ def record_events(events: list[dict], *, source: str) -> list[JournalEntry]:
     ]
     JournalEntry.objects.bulk_create(entries, batch_size=1000)
     newest = {}
-    for event, entry in zip(events, entries):
+    for event, entry in zip(events, entries, strict=True):
         newest[event["project"].pk] = (event["project"], entry.serial)
     projects = []
     for project, serial in newest.values():

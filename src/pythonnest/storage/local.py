@@ -76,13 +76,7 @@ class StagedBlob:
         if self._done:
             raise RuntimeError("blob already committed or discarded")
         self._done = True
-        target = self.store.path_for(self.sha256)
-        if target.exists():
-            self.path.unlink(missing_ok=True)
-            return False
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._path, target)
-        return True
+        return self.store.adopt(self._path, self.sha256)
 
     def discard(self) -> None:
         if not self._done:
@@ -171,6 +165,19 @@ class LocalBlobStore:
             path.unlink(missing_ok=True)
             raise
         return StagedBlob(self, path, digests)
+
+    def adopt(self, staged_path: str | Path, sha256: str) -> bool:
+        """Move a staged file, already verified to hold ``sha256``, into place; True when the blob is new.
+
+        An import keeps only the paths of what it staged, not a StagedBlob per blob.
+        """
+        target = self.path_for(sha256)
+        if target.exists():
+            Path(staged_path).unlink(missing_ok=True)
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged_path, target)
+        return True
 
     def stage_file(self, source: BinaryIO, **checks: object) -> StagedBlob:
         return self.stage(iter(lambda: source.read(CHUNK_SIZE), b""), **checks)

@@ -57,7 +57,7 @@ class Command(BaseCommand):
 
             def start(facts) -> None:
                 self._header(facts)
-                bar.set_total(sum(facts.needed_blobs.values()))
+                bar.set_total(facts.index.blob_bytes)
 
             summary, plan = import_bundle(
                 paths,
@@ -121,5 +121,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Bundle from instance {header.source_instance}, tag {header.tag}, serials "
             f"({header.serial_from}, {header.serial_to}]{signed}: {facts.counts.get('projects', 0)} project(s), "
-            f"{facts.counts.get('files', 0)} file(s), {len(facts.needed_blobs)} blob(s)."
+            f"{facts.counts.get('files', 0)} file(s), {facts.index.blob_count} blob(s)."
         )

@@ -40,6 +40,6 @@ class Command(BaseCommand):
             signature = "not signed"
         self.stdout.write(
             f"Bundle OK: instance {header.source_instance}, tag {header.tag}, serials ({header.serial_from}, "
-            f"{header.serial_to}], {facts.counts.get('projects', 0)} project(s), {len(facts.files)} file(s), "
-            f"{len(facts.needed_blobs)} blob(s) ({human_bytes(sum(facts.needed_blobs.values()))}), {signature}."
+            f"{header.serial_to}], {facts.counts.get('projects', 0)} project(s), {facts.index.file_count} file(s), "
+            f"{facts.index.blob_count} blob(s) ({human_bytes(facts.index.blob_bytes)}), {signature}."
         )

@@ -1,0 +1,121 @@
+"""What a manifest names, per file and per blob, kept on disk rather than in memory.
+
+A bundle may name hundreds of thousands of files. Holding a dictionary
+entry, a staged-file record and a "seen" mark for each of them made an
+import's memory grow with the bundle (about 2 KB per file). The index keeps
+them in a scratch SQLite database beside the unpacked bundle instead: its
+page cache is bounded, whatever the bundle's size.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+# Rows read per query when walking the index.
+BATCH = 500
+# SQLite's page cache for the index, in KiB (a negative cache_size is KiB).
+CACHE_KIB = 8192
+
+
+class BundleIndex:
+    """The files and blobs of one bundle; ``path`` None keeps it in memory (small bundles, tests)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
+        # A scratch database, thrown away with its folder: no journal, no fsync.
+        self._db.executescript(
+            f"""
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            PRAGMA cache_size = -{CACHE_KIB};
+            CREATE TABLE files (filename TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TABLE blobs (
+                sha256 TEXT PRIMARY KEY,
+                size INTEGER NOT NULL,
+                seen INTEGER NOT NULL DEFAULT 0,
+                wanted INTEGER NOT NULL DEFAULT 1,
+                staged TEXT
+            ) WITHOUT ROWID;
+            """
+        )
+        self.file_count = 0
+        self.blob_count = 0
+        self.blob_bytes = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- filled while the manifest is read ---------------------------------------------
+
+    def add_file(self, filename: str) -> bool:
+        """Record a file; False when the manifest already named it."""
+        added = self._db.execute("INSERT OR IGNORE INTO files (filename) VALUES (?)", (filename,)).rowcount == 1
+        self.file_count += added
+        return added
+
+    def add_blob(self, sha256: str, size: int) -> None:
+        """Record a blob the bundle must carry (several files may share one)."""
+        if self._db.execute("INSERT OR IGNORE INTO blobs (sha256, size) VALUES (?, ?)", (sha256, size)).rowcount:
+            self.blob_count += 1
+            self.blob_bytes += size
+
+    # -- read back -----------------------------------------------------------------------
+
+    def blob_size(self, sha256: str) -> int | None:
+        row = self._db.execute("SELECT size FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else row[0]
+
+    def _walk(self, query: str) -> Iterator[list[tuple]]:
+        """Batches of rows, in key order; ``query`` selects the key first and takes the last key seen."""
+        last = ""
+        while True:
+            rows = self._db.execute(query, (last, BATCH)).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def filename_batches(self) -> Iterator[list[str]]:
+        for rows in self._walk("SELECT filename FROM files WHERE filename > ? ORDER BY filename LIMIT ?"):
+            yield [row[0] for row in rows]
+
+    def blob_batches(self) -> Iterator[list[tuple[str, int]]]:
+        """(sha256, size) of every blob the manifest names."""
+        yield from self._walk("SELECT sha256, size FROM blobs WHERE sha256 > ? ORDER BY sha256 LIMIT ?")
+
+    # -- staging -------------------------------------------------------------------------
+
+    def want_only(self, sha256s: set[str]) -> None:
+        """Stage only these blobs (the others are ignored when met)."""
+        self._db.execute("UPDATE blobs SET wanted = 0")
+        self._db.executemany("UPDATE blobs SET wanted = 1 WHERE sha256 = ?", ((sha256,) for sha256 in sha256s))
+
+    def meet(self, sha256: str) -> tuple[int | None, bool, bool]:
+        """A blob met in the bundle: (its size or None when not named, already met, wanted); marks it met."""
+        row = self._db.execute("SELECT size, seen, wanted FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        if row is None:
+            return None, False, False
+        if not row[1]:
+            self._db.execute("UPDATE blobs SET seen = 1 WHERE sha256 = ?", (sha256,))
+        return row[0], bool(row[1]), bool(row[2])
+
+    def set_staged(self, sha256: str, path: str) -> None:
+        self._db.execute("UPDATE blobs SET staged = ? WHERE sha256 = ?", (path, sha256))
+
+    def missing(self) -> tuple[int, str | None]:
+        """How many wanted blobs were not met, and the first of them."""
+        count, first = self._db.execute(
+            "SELECT count(*), min(sha256) FROM blobs WHERE wanted = 1 AND seen = 0"
+        ).fetchone()
+        return count, first
+
+    def staged_batches(self) -> Iterator[list[tuple[str, str, int]]]:
+        """(sha256, staged path, size) of every staged blob."""
+        yield from self._walk(
+            "SELECT sha256, staged, size FROM blobs WHERE sha256 > ? AND staged IS NOT NULL ORDER BY sha256 LIMIT ?"
+        )
+
+    def clear_staged(self) -> None:
+        self._db.execute("UPDATE blobs SET staged = NULL")
