@@ -7,7 +7,12 @@ variable PYTHONNEST_CONFIG points elsewhere.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pythonnest.conf import load_config, secret_key
+
+# The web UI's templates and static files.
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 PYTHONNEST = load_config()
 
@@ -52,7 +57,7 @@ APPEND_SLASH = True
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [WEB_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -134,6 +139,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [WEB_DIR / "static"]
 STATIC_ROOT = PYTHONNEST.static_root
 MEDIA_ROOT = PYTHONNEST.root_path / "media"
 STORAGES = {
