@@ -13,12 +13,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from packaging.utils import canonicalize_name
 
-from pythonnest.core import access
+from pythonnest.core import access, tokens
 from pythonnest.core.models import Project, Release
 from pythonnest.core.projects import set_project_private
 from pythonnest.core.services import add_distribution_path, remove_release, yank_release
 from pythonnest.web import readme
 from tests.support.builders import build_sdist, build_wheel
+from tests.support.uploads import basic_auth
 
 pytestmark = pytest.mark.django_db
 
@@ -456,3 +457,19 @@ def test_recent_lists_the_newest_releases_first(client, add):
     assert shown[-1] == ("pkg2", "1.2")
     assert "summary 51" in body and "summary 1<" not in body
     assert "<title>Recent releases · PythonNest</title>" in body
+
+
+
+def test_the_ui_reads_no_api_credentials(client, catalog, users):
+    """Basic credentials, a member's password or tokens, are for the APIs: the UI knows only the session."""
+    public = Project.objects.get(normalized_name="pn-public")
+    for auth in (
+        basic_auth("member", "a-long-test-password"),
+        basic_auth("__token__", tokens.create_token(users["member"]).secret),
+        basic_auth("__token__", tokens.create_token(users["member"], project=public).secret),
+    ):
+        assert client.get(f"/project/{SECRET}/", **auth).status_code == 404
+        assert SECRET not in _text(client.get("/search/?q=pn", **auth))
+        assert client.get(f"/manage/project/{SECRET}/", **auth).status_code == 302
+    # The member's password does open the API.
+    assert client.get(f"/pypi/{SECRET}/json", **basic_auth("member", "a-long-test-password")).status_code == 200
