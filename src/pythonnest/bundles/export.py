@@ -33,6 +33,7 @@ from pythonnest.bundles.format import (
     check_tag,
     dumps,
 )
+from pythonnest.bundles.index import BlobList
 from pythonnest.core import peers
 from pythonnest.core.exceptions import BundleError
 from pythonnest.core.journal import Action, current_serial, lock_catalog
@@ -68,14 +69,15 @@ class ExportPlan:
     header: Header
     manifest_path: Path
     manifest_sha256: str
-    blobs: dict[str, int] = field(default_factory=dict)
+    # sha256 → size of every blob to write, kept on disk (a bundle may hold hundreds of thousands).
+    blobs: BlobList = field(default_factory=BlobList)
     counts: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     withheld: int = 0
 
     @property
     def blob_bytes(self) -> int:
-        return sum(self.blobs.values())
+        return self.blobs.total_bytes
 
 
 def _private_allowed(group_name: str | None, options: ExportOptions) -> bool:
@@ -155,10 +157,21 @@ def _project_record(
     }
 
 
-def _catalog_chunks(names: list[str]) -> Iterator[tuple[str, Project | None, list[Release], list[File]]]:
-    """Each name with its project, releases and files, read a chunk of projects at a time."""
+def _catalog_chunks(
+    names: list[str], serial_from: int
+) -> Iterator[tuple[str, Project | None, list[Release], list[File], set[str]]]:
+    """Each name with its project, releases and files, read a chunk of projects at a time.
+
+    With them comes the chunk's set of filenames added after ``serial_from``:
+    the files whose blobs the bundle carries.
+    """
     for start in range(0, len(names), CHUNK):
         chunk = names[start : start + CHUNK]
+        added = set(
+            JournalEntry.objects.filter(
+                serial__gt=serial_from, action=Action.ADD_FILE, project_name__in=chunk
+            ).values_list("filename", flat=True)
+        )
         projects = {
             project.normalized_name: project
             for project in Project.objects.filter(normalized_name__in=chunk).select_related("private_group")
@@ -173,7 +186,7 @@ def _catalog_chunks(names: list[str]) -> Iterator[tuple[str, Project | None, lis
         for name in chunk:
             project = projects.get(name)
             pk = project.pk if project else None
-            yield name, project, releases.get(pk, []), files.get(pk, [])
+            yield name, project, releases.get(pk, []), files.get(pk, []), added
 
 
 def _file_record(file: File, added: set[str], store: LocalBlobStore, plan: ExportPlan) -> dict:
@@ -190,11 +203,11 @@ def _file_record(file: File, added: set[str], store: LocalBlobStore, plan: Expor
             record["metadata_size"] = metadata_path.stat().st_size
             # Only with its file: the importer takes no blob the manifest does not ask for.
             if included:
-                plan.blobs[file.metadata_sha256] = record["metadata_size"]
+                plan.blobs.add(file.metadata_sha256, record["metadata_size"])
         elif wanted:
             plan.missing.append(f"{file.filename}.metadata")
     if included:
-        plan.blobs[file.sha256] = file.size
+        plan.blobs.add(file.sha256, file.size)
     record["blob_included"] = included
     return record
 
@@ -222,9 +235,6 @@ def plan_export(options: ExportOptions, *, store: LocalBlobStore, scratch: Path)
         in_range = JournalEntry.objects.filter(serial__gt=serial_from, serial__lte=serial_to)
         touched = set(in_range.values_list("project_name", flat=True).distinct())
         names = sorted(_selected_names(touched, options))
-        added = set(
-            JournalEntry.objects.filter(serial__gt=serial_from, action=Action.ADD_FILE).values_list("filename", flat=True)
-        )
         selection = None
         if options.partial:
             selection = {
@@ -232,7 +242,9 @@ def plan_export(options: ExportOptions, *, store: LocalBlobStore, scratch: Path)
                 "requirements": sorted(str(requirement) for requirement in options.requirements),
             }
         header = Header(source, options.tag, serial_from, serial_to, timezone.now().isoformat(), selection)
-        plan = ExportPlan(header=header, manifest_path=manifest_path, manifest_sha256="")
+        plan = ExportPlan(
+            header=header, manifest_path=manifest_path, manifest_sha256="", blobs=BlobList(scratch / "blobs.sqlite3")
+        )
         counts = {"projects": 0, "removed_projects": 0, "releases": 0, "files": 0}
         with manifest_path.open("wb") as manifest:
 
@@ -242,7 +254,7 @@ def plan_export(options: ExportOptions, *, store: LocalBlobStore, scratch: Path)
                 manifest.write(line)
 
             write(header.to_json())
-            for name, project, releases, files in _catalog_chunks(names):
+            for name, project, releases, files, added in _catalog_chunks(names, serial_from):
                 if project is None:
                     write({"type": RECORD_REMOVED_PROJECT, "normalized_name": name})
                     counts["removed_projects"] += 1
@@ -290,7 +302,7 @@ def write_bundle(
         if sign_key is not None:
             signature = signing.sign(signing.load_private_key(sign_key), plan.manifest_sha256)
             writer.add_bytes(SIGNATURE, signature.to_bytes())
-        for sha256, size in sorted(plan.blobs.items()):
+        for sha256, size in plan.blobs:
             try:
                 writer.add_blob(sha256, store.path_for(sha256), size)
             except FileNotFoundError as exc:
@@ -302,13 +314,14 @@ def write_bundle(
         raise
 
 
-def member_plan(plan: ExportPlan, signed: bool) -> list[tuple[str, int]]:
+def member_plan(plan: ExportPlan, signed: bool) -> Iterator[tuple[str, int]]:
     """Every member in write order with its size, for planning volumes."""
-    members = [(MANIFEST, plan.manifest_path.stat().st_size), (MANIFEST_DIGEST, 65)]
+    yield MANIFEST, plan.manifest_path.stat().st_size
+    yield MANIFEST_DIGEST, 65
     if signed:
-        members.append((SIGNATURE, 200))
-    members += [(f"blobs/{sha256}", size) for sha256, size in sorted(plan.blobs.items())]
-    return members
+        yield SIGNATURE, 200
+    for sha256, size in plan.blobs:
+        yield f"blobs/{sha256}", size
 
 
 def record_export(plan: ExportPlan, options: ExportOptions) -> None:

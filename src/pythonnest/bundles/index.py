@@ -119,3 +119,42 @@ class BundleIndex:
 
     def clear_staged(self) -> None:
         self._db.execute("UPDATE blobs SET staged = NULL")
+
+
+class BlobList:
+    """The blobs an export will write, ``sha256 → size``, on disk; iterated in sha256 order."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
+        self._db.executescript(
+            f"""
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            PRAGMA cache_size = -{CACHE_KIB};
+            CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
+            """
+        )
+        self.count = 0
+        self.total_bytes = 0
+
+    def add(self, sha256: str, size: int) -> None:
+        if self._db.execute("INSERT OR IGNORE INTO blobs (sha256, size) VALUES (?, ?)", (sha256, size)).rowcount:
+            self.count += 1
+            self.total_bytes += size
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        last = ""
+        while True:
+            rows = self._db.execute(
+                "SELECT sha256, size FROM blobs WHERE sha256 > ? ORDER BY sha256 LIMIT ?", (last, BATCH)
+            ).fetchall()
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1][0]
+
+    def close(self) -> None:
+        self._db.close()

@@ -182,7 +182,9 @@ class ArchiveSource(BundleSource):
             where = str(path)
             try:
                 self._tar = tarfile.open(path, mode="r|")
-                for member in self._tar:
+                while (member := self._tar.next()) is not None:
+                    # TarFile keeps every member it read; a stream of 100,000 blobs needs none of them.
+                    self._tar.members.clear()
                     _check_member(member, where)
                     yield member, self._tar, where
                 end = self._tar.offset

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -83,15 +84,18 @@ class ArchiveWriter:
     """A bundle as one tar stream, or as volumes of at most ``volume_size`` bytes.
 
     Volumes are planned before anything is written (every size is known), so
-    each volume's header can say how many volumes there are.
+    each volume's header can say how many volumes there are. Members must then
+    be added in the order of ``plan``: a volume is known by how many members
+    it takes, not by their names, so that planning holds no per-member data.
     """
 
-    def __init__(self, path: Path, volume_size: int | None, bundle_id: str, plan: list[tuple[str, int]]) -> None:
+    def __init__(self, path: Path, volume_size: int | None, bundle_id: str, plan: Iterable[tuple[str, int]]) -> None:
         self.path = path
         self.volume_size = volume_size
         self.bundle_id = bundle_id
-        self.volumes = self._plan_volumes(plan) if volume_size else [[name for name, _ in plan]]
-        self.volume_of = {name: index for index, names in enumerate(self.volumes) for name in names}
+        # How many members each volume takes, in order.
+        self.volume_counts = self._plan_volumes(plan) if volume_size else [None]
+        self.added = 0
         self.written: list[Path] = []
         self.current: int | None = None
         self.tar: tarfile.TarFile | None = None
@@ -100,27 +104,37 @@ class ArchiveWriter:
             if target.exists():
                 raise BundleError(f"{target} already exists")
 
-    def _plan_volumes(self, plan: list[tuple[str, int]]) -> list[list[str]]:
+    def _plan_volumes(self, plan: Iterable[tuple[str, int]]) -> list[int]:
         # Leave room for each volume's own header member.
         header_room = tar_member_size(4096)
         budget = self.volume_size - header_room - 2 * BLOCK - RECORD
-        volumes: list[list[str]] = [[]]
+        counts = [0]
         used = 0
         for name, size in plan:
             needed = tar_member_size(size)
             if needed > budget:
                 raise BundleError(f"{name} ({size} bytes) does not fit in a volume of {self.volume_size} bytes")
-            if used + needed > budget and volumes[-1]:
-                volumes.append([])
+            if used + needed > budget and counts[-1]:
+                counts.append(0)
                 used = 0
-            volumes[-1].append(name)
+            counts[-1] += 1
             used += needed
-        return volumes
+        return counts
+
+    def _volume_of_next_member(self) -> int:
+        if not self.volume_size:
+            return 0
+        index = self.current if self.current is not None else 0
+        while index < len(self.volume_counts) and self.added >= sum(self.volume_counts[: index + 1]):
+            index += 1
+        if index >= len(self.volume_counts):
+            raise BundleError("more members written than planned")
+        return index
 
     def final_paths(self) -> list[Path]:
         if not self.volume_size:
             return [self.path]
-        return [self.path.with_name(f"{self.path.name}.{index + 1:03d}") for index in range(len(self.volumes))]
+        return [self.path.with_name(f"{self.path.name}.{index + 1:03d}") for index in range(len(self.volume_counts))]
 
     def _open_volume(self, index: int) -> None:
         self._close_volume()
@@ -137,8 +151,8 @@ class ArchiveWriter:
             header = {
                 "bundle": self.bundle_id,
                 "volume": index + 1,
-                "volumes": len(self.volumes),
-                "member_count": len(self.volumes[index]),
+                "volumes": len(self.volume_counts),
+                "member_count": self.volume_counts[index],
             }
             self._add_stream(VOLUME_HEADER, io.BytesIO(json.dumps(header, sort_keys=True).encode()), None)
 
@@ -155,12 +169,15 @@ class ArchiveWriter:
             data = stream.read()
             stream, size = io.BytesIO(data), len(data)
         self.tar.addfile(_tar_info(name, size), stream)
+        # TarFile keeps every member it wrote; a bundle has no use for them.
+        self.tar.members.clear()
 
     def _member(self, name: str, stream: BinaryIO, size: int | None) -> None:
-        index = self.volume_of.get(name, 0)
+        index = self._volume_of_next_member()
         if self.current != index:
             self._open_volume(index)
         self._add_stream(name, stream, size)
+        self.added += 1
 
     def add_bytes(self, name: str, data: bytes) -> None:
         self._member(name, io.BytesIO(data), len(data))
