@@ -91,6 +91,8 @@ def test_database_engine_accepts_dotted_and_short_names(tmp_path, value, engine)
         ("HOST = localhost:8000\n", "HOST"),
         ("NO_SUCH_KEY = 1\n", "NO_SUCH_KEY"),
         ("XSENDFILE_NGINX_PREFIX = internal\n", "XSENDFILE_NGINX_PREFIX"),
+        ("LANGUAGE_CODE = de\n", "LANGUAGE_CODE"),
+        ("LANGUAGE_CODE = french\n", "LANGUAGE_CODE"),
     ],
 )
 def test_a_bad_value_names_the_key_and_the_file(tmp_path, body, key):
@@ -220,3 +222,9 @@ def test_upload_size_and_registration_defaults(tmp_path):
     assert conf.load_config(path).allow_registration is True
     with pytest.raises(ConfigError, match="ALLOW_REGISTRATION = 'maybe' is not a boolean"):
         conf.load_config(write_ini(tmp_path, f"ROOT_PATH = {tmp_path}\nALLOW_REGISTRATION = maybe\n"))
+
+
+@pytest.mark.parametrize(("value", "code"), [("fr-fr", "fr-fr"), ("FR_fr", "fr-fr"), ("en", "en"), ("en-US", "en-us")])
+def test_language_code_is_normalized(tmp_path, value, code):
+    path = write_ini(tmp_path, f"ROOT_PATH = {tmp_path / 'data'}\nLANGUAGE_CODE = {value}\n")
+    assert conf.load_config(path).language_code == code

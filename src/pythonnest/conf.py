@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -278,7 +279,7 @@ def load_config(path: Path | None = None) -> Config:
         debug=_boolean("DEBUG", values["DEBUG"], path),
         admin_email=values["ADMIN_EMAIL"],
         time_zone=values["TIME_ZONE"] or "UTC",
-        language_code=values["LANGUAGE_CODE"] or "en-us",
+        language_code=_language_code(values["LANGUAGE_CODE"] or "en-us", path),
         xsendfile=XSENDFILE_MODES[xsendfile_value],
         xsendfile_nginx_prefix=nginx_prefix,
         database_engine=engine,
@@ -291,6 +292,20 @@ def load_config(path: Path | None = None) -> Config:
         allow_registration=_boolean("ALLOW_REGISTRATION", values["ALLOW_REGISTRATION"], path),
         sections=sections,
     )
+
+
+# The languages the web interface ships in.
+LANGUAGES = ("en", "fr")
+
+
+def _language_code(value: str, path: Path) -> str:
+    """A Django language code (en, en-us, fr, fr-fr, ...) in one of the shipped languages."""
+    code = value.strip().lower().replace("_", "-")
+    if not re.fullmatch(r"[a-z]{2}(-[a-z0-9]{2,8})?", code) or code.split("-")[0] not in LANGUAGES:
+        raise ConfigError(
+            f"{path}: LANGUAGE_CODE = {value!r} is not a language PythonNest ships (use en, en-us, fr or fr-fr)"
+        )
+    return code
 
 
 def default_file_text() -> str:

@@ -473,3 +473,13 @@ def test_the_ui_reads_no_api_credentials(client, catalog, users):
         assert client.get(f"/manage/project/{SECRET}/", **auth).status_code == 302
     # The member's password does open the API.
     assert client.get(f"/pypi/{SECRET}/json", **basic_auth("member", "a-long-test-password")).status_code == 200
+
+
+def test_an_unknown_address_gets_the_sites_404_page(client):
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    body = _text(response)
+    assert "<title>Not found · PythonNest</title>" in body
+    assert "There is nothing at this address." in body and "Resolver404" not in body
+    french = client.get("/no/such/page/", headers={"accept-language": "fr"})
+    assert "Il n’y a rien à cette adresse." in _text(french)

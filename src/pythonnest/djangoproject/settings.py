@@ -133,6 +133,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = PYTHONNEST.language_code
+# Ours first: Django's admin catalog would otherwise win for the strings both have ("Change").
+LOCALE_PATHS = [Path(__file__).resolve().parent.parent / "locale"]
 LANGUAGES = [("en", "English"), ("fr", "Français")]
 TIME_ZONE = PYTHONNEST.time_zone
 USE_I18N = True
