@@ -40,12 +40,16 @@ def record_event(
     filename: str = "",
     data: dict | None = None,
     submitted_by: str = "",
+    counter: SerialCounter | None = None,
 ) -> JournalEntry:
     """Write one journal entry and move ``Project.last_serial`` to its serial.
 
     ``project`` is a Project, or a normalized name when the project is gone.
+    ``counter`` is what ``lock_catalog()`` returned earlier in this same
+    transaction, which saves taking the lock twice.
     """
-    counter = lock_catalog()
+    if counter is None:
+        counter = lock_catalog()
     counter.value += 1
     counter.save(update_fields=["value"])
     name = project.normalized_name if isinstance(project, Project) else project

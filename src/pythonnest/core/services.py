@@ -195,7 +195,7 @@ def _commit_distribution(
         if metadata_blob is not None and metadata_blob.commit():
             created_blobs.append(metadata_blob.sha256)
         with transaction.atomic():
-            lock_catalog()
+            counter = lock_catalog()
             _check_not_present(parsed.filename, staged.sha256)
             if authorize is not None:
                 authorize(Project.objects.filter(normalized_name=parsed.normalized_name).first())
@@ -236,6 +236,7 @@ def _commit_distribution(
                 version=release.version,
                 filename=file.filename,
                 submitted_by=submitted_by,
+                counter=counter,
                 data={
                     "sha256": file.sha256,
                     "size": file.size,
