@@ -199,3 +199,27 @@ def test_the_catalog_equals_the_upstream_after_several_rounds(catalog, update, t
     state = catalog_state()
     update(catalog.url, init_all=True)
     assert catalog_state() == state
+
+
+def test_a_batch_refused_by_a_concurrent_writer_is_cataloged_file_by_file(
+    catalog, update, store, distributions, monkeypatch
+):
+    """Another writer adds one of alpha's files between the downloads and the batch: the others still go in."""
+    real = services.add_stored_distributions
+    raced = []
+
+    def concurrent_add_then_batch(batch, **options):
+        if not raced and batch[0].info.parsed.normalized_name == "alpha":
+            raced.append(batch[1].info.parsed.filename)
+            services.add_stored_distribution(batch[1].info, batch[1].digests, store=store, source="add")
+        return real(batch, **options)
+
+    monkeypatch.setattr(services, "add_stored_distributions", concurrent_add_then_batch)
+    summary, _ = update(catalog.url)
+    assert raced, "alpha's files were never cataloged as a batch"
+    assert not summary.failed, summary.failures
+    assert filenames() == sorted(distributions)
+    # Each file once in the journal: the racing writer's entry, and one per file of the fallback.
+    entries = list(JournalEntry.objects.filter(action=Action.ADD_FILE).values_list("filename", "source"))
+    assert sorted(name for name, _ in entries) == sorted(distributions)
+    assert (raced[0], "add") in entries

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from pythonnest.core.distributions import DistributionInfo, canonical_version, inspect_distribution, parse_filename
 from pythonnest.core.exceptions import DuplicateFile, IntegrityFailure, InvalidDistribution, NotFound, ProtectedName
-from pythonnest.core.journal import Action, lock_catalog, record_event
+from pythonnest.core.journal import Action, lock_catalog, record_event, record_events
 from pythonnest.core.models import File, JournalEntry, Project, Release, RemovedFilename
 from pythonnest.storage.local import Digests, LocalBlobStore, StagedBlob
 
@@ -159,6 +159,132 @@ def add_stored_distribution(
         metadata_bytes=metadata_bytes,
         display_name=display_name,
     )
+
+
+@dataclass(frozen=True)
+class StoredDistribution:
+    """One distribution of a batch for ``add_stored_distributions``: its bytes are already in the store."""
+
+    info: DistributionInfo
+    digests: Digests
+    upstream_url: str = ""
+    upload_time: object = None
+    metadata_bytes: bytes | None = None
+
+
+def add_stored_distributions(
+    batch: list[StoredDistribution],
+    *,
+    store: LocalBlobStore,
+    source: str,
+    display_name: str = "",
+) -> list[int]:
+    """Catalog several mirrored distributions of one project in one transaction: all of them, or none.
+
+    The batched twin of ``add_stored_distribution``, for ``update``: one
+    catalog lock, one bulk insert and one bulk journal write for the batch,
+    still one journal entry (one serial) per file, in the batch's order.
+    Returns the serials. Raises what ``add_stored_distribution`` raises for
+    any file of the batch, and then nothing has changed in the catalog; the
+    caller can add the files one by one to learn which one is refused.
+    """
+    if not batch:
+        return []
+    names = {item.info.parsed.normalized_name for item in batch}
+    if len(names) != 1:
+        raise ValueError("a batch holds the files of one project")
+    (normalized_name,) = names
+    for item in batch:
+        if not store.exists(item.digests.sha256):
+            raise InvalidDistribution(f"{item.info.parsed.filename}: its bytes are not in the blob store")
+    metadata_sha256s, created_blobs = [], []
+    for item in batch:
+        data = item.metadata_bytes
+        if data is None and item.info.offers_core_metadata:
+            data = item.info.metadata_bytes
+        if data is None:
+            metadata_sha256s.append("")
+            continue
+        blob = _stage_metadata(store, data)
+        try:
+            if blob.commit():
+                created_blobs.append(blob.sha256)
+        finally:
+            blob.discard()
+        metadata_sha256s.append(blob.sha256)
+    filenames = [item.info.parsed.filename for item in batch]
+    if len(set(filenames)) != len(filenames):
+        raise DuplicateFile("a batch names the same file twice")
+    try:
+        with transaction.atomic():
+            lock_catalog()
+            taken = File.objects.filter(filename__in=filenames).values_list("filename", flat=True).first()
+            if taken is not None:
+                raise DuplicateFile(f"{taken}: a file with this name already exists")
+            first = batch[0].info
+            project, new_project = Project.objects.get_or_create(
+                normalized_name=normalized_name,
+                defaults={"name": display_name or first.name, "origin": Project.Origin.MIRRORED},
+            )
+            if project.origin == Project.Origin.LOCAL:
+                raise ProtectedName(
+                    f"{first.parsed.filename}: {project.name} is a local project; mirrored files never join it"
+                )
+            releases = {release.canonical_version: release for release in Release.objects.filter(project=project)}
+            files, events = [], []
+            for index, (item, metadata_sha256) in enumerate(zip(batch, metadata_sha256s, strict=True)):
+                info, digests = item.info, item.digests
+                canonical = canonical_version(info.parsed.version)
+                release = releases.get(canonical)
+                new_release = release is None
+                if new_release:
+                    release = Release.objects.create(
+                        project=project, canonical_version=canonical, version=info.version, **info.fields
+                    )
+                    releases[canonical] = release
+                files.append(
+                    File(
+                        project=project,
+                        release=release,
+                        filename=info.parsed.filename,
+                        packagetype=info.parsed.packagetype,
+                        python_version=info.parsed.python_version,
+                        size=digests.size,
+                        sha256=digests.sha256,
+                        md5=digests.md5,
+                        blake2_256=digests.blake2_256,
+                        upload_time=item.upload_time or timezone.now(),
+                        requires_python=info.fields["requires_python"] or release.requires_python,
+                        metadata_sha256=metadata_sha256,
+                        upstream_url=item.upstream_url,
+                    )
+                )
+                events.append(
+                    {
+                        "project": project,
+                        "action": Action.ADD_FILE,
+                        "version": release.version,
+                        "filename": info.parsed.filename,
+                        "data": {
+                            "sha256": digests.sha256,
+                            "size": digests.size,
+                            "packagetype": info.parsed.packagetype,
+                            "python_version": info.parsed.python_version,
+                            "new_project": new_project and index == 0,
+                            "new_release": new_release,
+                        },
+                    }
+                )
+            File.objects.bulk_create(files)
+            entries = record_events(events, source=source)
+    except BaseException:
+        # The metadata blobs this batch wrote, unless a catalog row uses them.
+        _remove_unreferenced(store, created_blobs)
+        raise
+    logger.info(
+        "added %d file(s) of %s, serials %d to %d", len(files), normalized_name, entries[0].serial, entries[-1].serial
+    )
+    return [entry.serial for entry in entries]
 
 
 def _stage_metadata(store: LocalBlobStore, data: bytes) -> StagedBlob | _StoredBlob:

@@ -4,8 +4,12 @@ Worker threads download: each file streams into the blob store's temporary
 folder while its sha256 (and size, and any other digest the upstream gave)
 is checked, then moves to its content-addressed place. A file whose blob is
 already there (from an earlier, interrupted run) is not downloaded again.
-The main thread does every catalog write through ``core.services``, each
-file its own transaction, in the upstream's order within a project.
+The main thread does every catalog write through ``core.services``, in the
+upstream's order within a project: files ready in a row are cataloged
+together, up to ``COMMIT_BATCH`` in one transaction (one serial each still),
+and one by one when a batch is refused, so that each refusal names its file.
+A run killed before a batch commits loses nothing but that transaction: the
+bytes are in the store, and the next run catalogs them without downloading.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
+
+from django.db import IntegrityError
 
 from pythonnest.core import services
 from pythonnest.core.distributions import (
@@ -44,6 +50,9 @@ from pythonnest.sync.report import Reporter, RunSummary
 logger = logging.getLogger(__name__)
 
 SOURCE = "update"
+# Files cataloged in one transaction, at most. A transaction per file cost
+# more than the download of a file of a megabyte (docs/performance.md).
+COMMIT_BATCH = 50
 # Temporary files of downloads in flight; one left behind was killed with its run.
 TEMPORARY_PREFIX = "update-"
 
@@ -273,6 +282,7 @@ class Applier:
             self.scheduled += 1
         job.scheduling = False
         if job.done == len(job.slots):
+            self._commit_ready(job, everything=True)
             self._finish(job)
 
     def _complete(self, future: Future) -> None:
@@ -297,16 +307,50 @@ class Applier:
             self._fail(f"{file.filename}: {type(exc).__name__}: {exc}")
         job.done += 1
         self.reporter.advance(files=1)
-        self._commit_ready(job)
-        if not job.scheduling and job.done == len(job.slots):
+        complete = not job.scheduling and job.done == len(job.slots)
+        self._commit_ready(job, everything=complete)
+        if complete:
             self._finish(job)
 
-    def _commit_ready(self, job: _ProjectJob) -> None:
-        while job.committed < len(job.slots) and job.slots[job.committed] is not None:
-            fetched = job.slots[job.committed]
-            job.committed += 1
-            if isinstance(fetched, FetchedFile):
+    def _commit_ready(self, job: _ProjectJob, *, everything: bool = False) -> None:
+        """Catalog the files ready in a row, a batch at a time; a partial batch waits, unless ``everything``."""
+        while True:
+            ready = []
+            position = job.committed
+            while position < len(job.slots) and job.slots[position] is not None and len(ready) < COMMIT_BATCH:
+                ready.append(job.slots[position])
+                position += 1
+            if not ready or (len(ready) < COMMIT_BATCH and not everything):
+                return
+            job.committed = position
+            self._catalog_batch(job, [fetched for fetched in ready if isinstance(fetched, FetchedFile)])
+
+    def _catalog_batch(self, job: _ProjectJob, batch: list[FetchedFile]) -> None:
+        if len(batch) < 2:
+            for fetched in batch:
                 self._catalog(job, fetched)
+            return
+        items = [
+            services.StoredDistribution(
+                info=fetched.info,
+                digests=fetched.digests,
+                upstream_url=fetched.file.url,
+                upload_time=fetched.file.upload_time,
+                metadata_bytes=fetched.metadata_bytes,
+            )
+            for fetched in batch
+        ]
+        try:
+            serials = services.add_stored_distributions(
+                items, store=self.store, source=SOURCE, display_name=job.plan.display_name
+            )
+        except (DuplicateFile, ProtectedName, InvalidDistribution, IntegrityError):
+            # Nothing of the batch was written: one by one, each refusal is told with its file.
+            for fetched in batch:
+                self._catalog(job, fetched)
+            return
+        for fetched, serial in zip(batch, serials, strict=True):
+            self._count_added(fetched, serial)
 
     def _catalog(self, job: _ProjectJob, fetched: FetchedFile) -> None:
         file = fetched.file
@@ -336,11 +380,14 @@ class Applier:
             self.summary.refused.append(str(exc))
             self.reporter.event("refused", str(exc))
             return
+        self._count_added(fetched, added.serial)
+
+    def _count_added(self, fetched: FetchedFile, serial: int) -> None:
         self.summary.files_added += 1
         self.summary.bytes_downloaded += fetched.downloaded
         if not fetched.downloaded:
             self.summary.files_reused += 1
-        self.reporter.event("added", f"{file.filename} (serial {added.serial})")
+        self.reporter.event("added", f"{fetched.file.filename} (serial {serial})")
 
     def _finish(self, job: _ProjectJob) -> None:
         """Yanks and emptied releases once the project's files are in, then record its serial."""
