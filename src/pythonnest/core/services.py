@@ -231,17 +231,29 @@ def add_stored_distributions(
                     f"{first.parsed.filename}: {project.name} is a local project; mirrored files never join it"
                 )
             releases = {release.canonical_version: release for release in Release.objects.filter(project=project)}
+            # New releases in one insert, each from the metadata of its first file in the batch.
+            new_releases = {}
+            for item in batch:
+                canonical = canonical_version(item.info.parsed.version)
+                if canonical not in releases and canonical not in new_releases:
+                    new_releases[canonical] = Release(
+                        project=project, canonical_version=canonical, version=item.info.version, **item.info.fields
+                    )
+            if new_releases:
+                Release.objects.bulk_create(new_releases.values())
+                # Read back: MySQL's bulk_create does not return primary keys.
+                releases.update(
+                    (release.canonical_version, release)
+                    for release in Release.objects.filter(project=project, canonical_version__in=list(new_releases))
+                )
             files, events = [], []
             for index, (item, metadata_sha256) in enumerate(zip(batch, metadata_sha256s, strict=True)):
                 info, digests = item.info, item.digests
                 canonical = canonical_version(info.parsed.version)
-                release = releases.get(canonical)
-                new_release = release is None
-                if new_release:
-                    release = Release.objects.create(
-                        project=project, canonical_version=canonical, version=info.version, **info.fields
-                    )
-                    releases[canonical] = release
+                release = releases[canonical]
+                new_release = canonical in new_releases
+                # Only the first file of a new release says so, as when files are added one by one.
+                new_releases.pop(canonical, None)
                 files.append(
                     File(
                         project=project,
