@@ -64,10 +64,27 @@ def fetch_real_wheels() -> list[Path]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
         env["PIP_CONFIG_FILE"] = os.devnull
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--isolated", "--no-deps", "--only-binary", ":all:",
-             "--index-url", "https://pypi.org/simple/", "--python-version", "3.11", "--platform",
-             "manylinux_2_17_x86_64", "-d", str(CACHE), *REAL_WHEELS],
-            check=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--isolated",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "--index-url",
+                "https://pypi.org/simple/",
+                "--python-version",
+                "3.11",
+                "--platform",
+                "manylinux_2_17_x86_64",
+                "-d",
+                str(CACHE),
+                *REAL_WHEELS,
+            ],
+            check=True,
+            env=env,
         )
     # The PyTorch wheel this machine keeps on disk, when there, for volume.
     return sorted(CACHE.glob("*.whl")) + sorted(Path("/opt/wheels").glob("torch-*.whl"))
@@ -114,13 +131,27 @@ def memory(root: Path, files: int) -> dict:
     projects = files // 2
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, str(HERE / "synthetic_catalog.py"), "--projects", str(projects), "--files", "0",
-         "--files-per-project", "2", "--blobs", str(files)],
-        env=source, check=True, capture_output=True,
+        [
+            sys.executable,
+            str(HERE / "synthetic_catalog.py"),
+            "--projects",
+            str(projects),
+            "--files",
+            "0",
+            "--files-per-project",
+            "2",
+            "--blobs",
+            str(files),
+        ],
+        env=source,
+        check=True,
+        capture_output=True,
     )
     load_seconds = time.perf_counter() - start
     bundle = root / "big-bundle"
-    export_seconds, export_rss = timed([MANAGE, "export", "--no-progress", "--tag", "bench", "--path", str(bundle)], source)
+    export_seconds, export_rss = timed(
+        [MANAGE, "export", "--no-progress", "--tag", "bench", "--path", str(bundle)], source
+    )
     manifest_size = (bundle / "manifest.jsonl").stat().st_size
     target = instance(root, "big-target")
     import_seconds, import_rss = timed([MANAGE, "import", "--no-progress", "--path", str(bundle)], target)

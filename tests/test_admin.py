@@ -19,9 +19,7 @@ def staff(client, django_user_model, store, data_dir):
     return admin
 
 
-@pytest.mark.parametrize(
-    "model", ["project", "release", "file", "journalentry", "role", "apitoken", "failedlogin"]
-)
+@pytest.mark.parametrize("model", ["project", "release", "file", "journalentry", "role", "apitoken", "failedlogin"])
 def test_every_model_has_a_page(client, staff, model):
     assert client.get(f"/admin/pythonnest/{model}/").status_code == 200
 

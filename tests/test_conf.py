@@ -35,7 +35,7 @@ def test_original_readme_example_is_accepted(tmp_path):
     path = write_ini(
         tmp_path,
         f"""; root path for all data files
-ROOT_PATH = {tmp_path / 'data'}
+ROOT_PATH = {tmp_path / "data"}
 HOST = http://localhost:8000/
 DEBUG = True
 ADMIN_EMAIL = admin@localhost

@@ -250,8 +250,7 @@ def load_config(path: Path | None = None) -> Config:
     xsendfile_value = values["USE_XSENDFILE"].strip().lower()
     if xsendfile_value not in XSENDFILE_MODES:
         raise ConfigError(
-            f"{path}: USE_XSENDFILE = {values['USE_XSENDFILE']!r} is not valid "
-            "(use false, true, apache or nginx)"
+            f"{path}: USE_XSENDFILE = {values['USE_XSENDFILE']!r} is not valid (use false, true, apache or nginx)"
         )
     engine = _engine(values["DATABASE_ENGINE"], path)
     database_name = values["DATABASE_NAME"]
@@ -267,9 +266,7 @@ def load_config(path: Path | None = None) -> Config:
     if not host.startswith(("http://", "https://")):
         raise ConfigError(f"{path}: HOST = {host!r} must be a full URI such as http://localhost:8000/")
     sections = {
-        name: {key: value for key, value in parser.items(name)}
-        for name in parser.sections()
-        if name != SECTION
+        name: {key: value for key, value in parser.items(name)} for name in parser.sections() if name != SECTION
     }
     return Config(
         path=path,

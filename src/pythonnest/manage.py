@@ -27,8 +27,11 @@ def main(argv: list[str] | None = None) -> None:
     except (OperationalError, ProgrammingError) as exc:
         # A missing table or an unreachable server: one line, not a traceback.
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"pythonnest-manage: database error: {first_line} (is the database up, and has "
-              "'pythonnest-manage syncdb' been run?)", file=sys.stderr)
+        print(
+            f"pythonnest-manage: database error: {first_line} (is the database up, and has "
+            "'pythonnest-manage syncdb' been run?)",
+            file=sys.stderr,
+        )
         sys.exit(1)
 
 

@@ -125,7 +125,9 @@ def test_detail_html_has_hashes_metadata_and_requires_python(client, catalog):
     assert len(anchors) == 1
     attributes, text = anchors[0]
     assert text == "odd_name-0.1-py3-none-any.whl"
-    assert re.search(r'href="\.\./\.\./packages/[0-9a-f/]+/odd_name-0\.1-py3-none-any\.whl#sha256=[0-9a-f]{64}"', attributes)
+    assert re.search(
+        r'href="\.\./\.\./packages/[0-9a-f/]+/odd_name-0\.1-py3-none-any\.whl#sha256=[0-9a-f]{64}"', attributes
+    )
     assert 'data-requires-python="&gt;=3.8,&lt;4"' in attributes
     assert re.search(r'data-core-metadata="sha256=[0-9a-f]{64}"', attributes)
     assert re.search(r'data-dist-info-metadata="sha256=[0-9a-f]{64}"', attributes)
@@ -181,7 +183,10 @@ def test_unserved_types_are_406(client, catalog, url):
     assert JSON_V1.encode() in response.content
 
 
-@pytest.mark.parametrize(("url", "accept"), [("/simple/", JSON_V1), ("/simple/", "text/html"), ("/simple/six/", JSON_V1), ("/simple/six/", HTML_V1)])
+@pytest.mark.parametrize(
+    ("url", "accept"),
+    [("/simple/", JSON_V1), ("/simple/", "text/html"), ("/simple/six/", JSON_V1), ("/simple/six/", HTML_V1)],
+)
 def test_etag_gives_304(client, catalog, url, accept):
     first = client.get(url, HTTP_ACCEPT=accept)
     etag = first["ETag"]

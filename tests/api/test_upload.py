@@ -120,7 +120,10 @@ def test_a_wheel_upload_is_one_journaled_change_and_makes_the_uploader_owner(cli
     assert store.exists(file.sha256) and store.exists(file.metadata_sha256)
     entry = JournalEntry.objects.get()
     assert (entry.action, entry.filename, entry.source, entry.submitted_by) == (
-        Action.ADD_FILE, wheel.name, "upload", "alice"
+        Action.ADD_FILE,
+        wheel.name,
+        "upload",
+        "alice",
     )
     assert response["X-PyPI-Last-Serial"] == str(entry.serial)
     project = Project.objects.get()
@@ -337,8 +340,13 @@ def test_a_bad_form_is_400(client, wheel, as_alice, unchanged, overrides, reason
 
 @pytest.mark.parametrize(
     "filename",
-    ["../pn_upload-1.0-py3-none-any.whl", "dist/pn_upload-1.0-py3-none-any.whl", "/tmp/pn_upload-1.0-py3-none-any.whl",
-     "..\\pn_upload-1.0-py3-none-any.whl", ".pn_upload-1.0-py3-none-any.whl"],
+    [
+        "../pn_upload-1.0-py3-none-any.whl",
+        "dist/pn_upload-1.0-py3-none-any.whl",
+        "/tmp/pn_upload-1.0-py3-none-any.whl",
+        "..\\pn_upload-1.0-py3-none-any.whl",
+        ".pn_upload-1.0-py3-none-any.whl",
+    ],
 )
 def test_a_file_name_with_a_path_is_400(client, wheel, as_alice, unchanged, filename):
     response = post_upload(client, wheel, auth=as_alice, filename=filename)
@@ -469,7 +477,10 @@ def test_a_concurrent_first_upload_leaves_one_owner(client, store, dist, alice, 
     def bob_wins_the_race(*args, **kwargs):
         if not Project.objects.filter(normalized_name="pn-race").exists():
             bob_upload = original(
-                first.open("rb"), first.name, store=store, source="upload",
+                first.open("rb"),
+                first.name,
+                store=store,
+                source="upload",
                 on_new_project=lambda project: access.grant_first_owner(project, bob),
             )
             assert bob_upload.new_project

@@ -323,7 +323,9 @@ def test_a_project_made_private_after_the_tag_received_it_is_removed_by_the_next
 def test_a_project_private_before_the_tag_ever_saw_it_is_not_named(catalog, tmp_path, store):
     call_command("export", "--path", str(tmp_path / "first"), "--tag", "public-side", "--no-progress")
     services.add_distribution_path(build_wheel(tmp_path, "hidden-thing", "1.0"), store=store)
-    set_project_private(Project.objects.get(normalized_name="hidden-thing"), Group.objects.create(name="lab"), source="t")
+    set_project_private(
+        Project.objects.get(normalized_name="hidden-thing"), Group.objects.create(name="lab"), source="t"
+    )
     call_command("export", "--path", str(tmp_path / "second"), "--tag", "public-side", "--no-progress")
     manifest = (tmp_path / "second" / "manifest.jsonl").read_bytes()
     assert b"hidden-thing" not in manifest

@@ -59,7 +59,10 @@ def test_parse_filename_refuses_bad_names(filename):
 
 
 def test_reads_a_real_wheel(data_dir):
-    info = inspect_distribution(data_dir / "python_dateutil-2.9.0.post0-py2.py3-none-any.whl", "python_dateutil-2.9.0.post0-py2.py3-none-any.whl")
+    info = inspect_distribution(
+        data_dir / "python_dateutil-2.9.0.post0-py2.py3-none-any.whl",
+        "python_dateutil-2.9.0.post0-py2.py3-none-any.whl",
+    )
     assert info.name == "python-dateutil"
     assert info.version == "2.9.0.post0"
     assert info.fields["summary"] == "Extensions to the standard Python datetime module"
@@ -91,7 +94,11 @@ def test_metadata_with_license_expression_and_keywords(tmp_path):
         tmp_path,
         "modern",
         "2.0",
-        extra_headers=["License-Expression: MIT OR Apache-2.0", "Keywords: a,b,c", "Project-URL: Home, https://example.org"],
+        extra_headers=[
+            "License-Expression: MIT OR Apache-2.0",
+            "Keywords: a,b,c",
+            "Project-URL: Home, https://example.org",
+        ],
     )
     fields = inspect_distribution(wheel, wheel.name).fields
     assert fields["license_expression"] == "MIT OR Apache-2.0"

@@ -23,7 +23,12 @@ def six(store, data_dir):
 def test_remove_file_is_one_entry_and_drops_the_blob(six, store):
     file = File.objects.get(filename="six-1.16.0.tar.gz")
     entry = services.remove_file(six, file.filename, store=store, source="test")
-    assert (entry.action, entry.filename, entry.version, entry.serial) == (Action.REMOVE_FILE, file.filename, "1.16.0", 4)
+    assert (entry.action, entry.filename, entry.version, entry.serial) == (
+        Action.REMOVE_FILE,
+        file.filename,
+        "1.16.0",
+        4,
+    )
     assert not File.objects.filter(filename=file.filename).exists()
     assert not store.exists(file.sha256)
     assert RemovedFilename.objects.get().filename == file.filename

@@ -107,7 +107,18 @@ def twine_upload(
 ) -> subprocess.CompletedProcess:
     """``twine upload`` as a developer runs it; ``config_file`` stands in for ~/.pypirc."""
     argv = [
-        str(TWINE), "upload", "--non-interactive", "--disable-progress-bar", "--config-file", str(config_file),
-        "--repository-url", repository_url, "--username", username, "--password", password, *map(str, files),
+        str(TWINE),
+        "upload",
+        "--non-interactive",
+        "--disable-progress-bar",
+        "--config-file",
+        str(config_file),
+        "--repository-url",
+        repository_url,
+        "--username",
+        username,
+        "--password",
+        password,
+        *map(str, files),
     ]
     return _run(argv, twine_environment(), check)

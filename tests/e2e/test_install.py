@@ -133,8 +133,14 @@ def test_pip_resolves_from_pep_658_metadata_without_downloading_wheels(server, c
     mark = server.log_mark()
     report = tmp_path / "report.json"
     client_venv.pip(
-        "install", "--dry-run", "--report", str(report), "--no-cache-dir",
-        "--index-url", server.simple_url, "python-dateutil",
+        "install",
+        "--dry-run",
+        "--report",
+        str(report),
+        "--no-cache-dir",
+        "--index-url",
+        server.simple_url,
+        "python-dateutil",
     )
 
     installs = report_installs(report)
@@ -194,8 +200,16 @@ def test_pip_downloads_an_sdist_with_its_build_backend_from_the_server(server, b
     mark = server.log_mark()
     destination = tmp_path / "downloaded"
     client_venv.pip(
-        "download", "--no-cache-dir", "--no-binary", SDIST_ONLY, "--no-deps", "--dest", str(destination),
-        "--index-url", server.simple_url, SDIST_ONLY,
+        "download",
+        "--no-cache-dir",
+        "--no-binary",
+        SDIST_ONLY,
+        "--no-deps",
+        "--dest",
+        str(destination),
+        "--index-url",
+        server.simple_url,
+        SDIST_ONLY,
     )
 
     assert [path.name for path in destination.iterdir()] == [SDIST_ONLY_FILE]
@@ -240,9 +254,13 @@ def test_pip_follows_the_redirect_from_a_non_normalized_name(server, client_venv
     # page is the way to make it meet the redirect.
     mark = server.log_mark()
     client_venv.pip(
-        "install", "--no-cache-dir", "--no-index",
-        "--find-links", f"{server.url}/simple/Python_DateUtil/",
-        "--find-links", f"{server.url}/simple/six/",
+        "install",
+        "--no-cache-dir",
+        "--no-index",
+        "--find-links",
+        f"{server.url}/simple/Python_DateUtil/",
+        "--find-links",
+        f"{server.url}/simple/six/",
         "Python_DateUtil",
     )
 

@@ -92,9 +92,7 @@ def files_on(server, project: str) -> set[str]:
     return {file["filename"] for file in json.loads(answer.body)["files"]}
 
 
-def test_twine_uploads_wheels_and_an_sdist_with_a_password_then_pip_installs_them(
-    server, dists, pypirc, client_venv
-):
+def test_twine_uploads_wheels_and_an_sdist_with_a_password_then_pip_installs_them(server, dists, pypirc, client_venv):
     uploaded = [dists["app-1.0.whl"], dists["backend-1.0.whl"], dists["sdist-1.0.tar.gz"]]
     result = upload(server, "alice", PASSWORDS["alice"], *uploaded, pypirc=pypirc)
 
@@ -170,7 +168,11 @@ def test_skip_existing_skips_files_already_there_and_uploads_the_rest(server, di
     argv = [sys.executable, "-c", SKIP_EXISTING, server.url + "/legacy/", "alice", PASSWORDS["alice"], str(pypirc)]
     result = subprocess.run(
         argv + [str(dists["app-1.0.whl"]), str(fresh)],
-        env=twine_environment(), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        env=twine_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr

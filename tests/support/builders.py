@@ -14,7 +14,9 @@ from packaging.utils import canonicalize_name
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-def _metadata(name: str, version: str, requires_dist=(), requires_python=None, summary=None, extra_headers=(), description=None) -> str:
+def _metadata(
+    name: str, version: str, requires_dist=(), requires_python=None, summary=None, extra_headers=(), description=None
+) -> str:
     lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     lines.append(f"Summary: {summary if summary is not None else f'The {name} test package'}")
     lines += [f"Requires-Dist: {requirement}" for requirement in requires_dist]
@@ -78,7 +80,9 @@ def build_wheel(
     return path
 
 
-def build_sdist(directory: Path, name: str, version: str, *, requires_dist=(), summary=None, metadata_name=None) -> Path:
+def build_sdist(
+    directory: Path, name: str, version: str, *, requires_dist=(), summary=None, metadata_name=None
+) -> Path:
     """A PEP 625 sdist holding PKG-INFO and a module."""
     base = f"{canonicalize_name(name).replace('-', '_')}-{version}"
     members = {

@@ -40,7 +40,9 @@ def _admin_connection(name: str):
     if name == "postgresql":
         import psycopg
 
-        return psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True, connect_timeout=5)
+        return psycopg.connect(
+            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True, connect_timeout=5
+        )
     import pymysql
 
     return pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True, connect_timeout=5)

@@ -459,7 +459,6 @@ def test_recent_lists_the_newest_releases_first(client, add):
     assert "<title>Recent releases · PythonNest</title>" in body
 
 
-
 def test_the_ui_reads_no_api_credentials(client, catalog, users):
     """Basic credentials, a member's password or tokens, are for the APIs: the UI knows only the session."""
     public = Project.objects.get(normalized_name="pn-public")

@@ -45,24 +45,26 @@ def render_index_html(page: dict) -> bytes:
 def render_index_json(page: dict) -> bytes:
     body = {
         "meta": page["meta"],
-        "projects": [{"name": project["name"], "_last-serial": project["_last-serial"]} for project in page["projects"]],
+        "projects": [
+            {"name": project["name"], "_last-serial": project["_last-serial"]} for project in page["projects"]
+        ],
     }
     return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _file_anchor(file: dict) -> str:
-    href = f'{PAGE_TO_ROOT}{file["url"]}#sha256={file["hashes"]["sha256"]}'
+    href = f"{PAGE_TO_ROOT}{file['url']}#sha256={file['hashes']['sha256']}"
     attributes = [f'href="{escape(href)}"']
     if file["requires-python"]:
         attributes.append(f'data-requires-python="{escape(file["requires-python"])}"')
     if file["core-metadata"]:
-        digest = f'sha256={file["core-metadata"]["sha256"]}'
+        digest = f"sha256={file['core-metadata']['sha256']}"
         attributes.append(f'data-dist-info-metadata="{digest}"')
         attributes.append(f'data-core-metadata="{digest}"')
     if file["yanked"] is not False:
         reason = "" if file["yanked"] is True else file["yanked"]
         attributes.append(f'data-yanked="{escape(reason)}"')
-    return f'<a {" ".join(attributes)}>{escape(file["filename"])}</a><br/>\n'
+    return f"<a {' '.join(attributes)}>{escape(file['filename'])}</a><br/>\n"
 
 
 def render_detail_html(page: dict) -> bytes:
@@ -80,7 +82,7 @@ def render_detail_json(page: dict) -> bytes:
     files = []
     for file in page["files"]:
         entry = {key: value for key, value in file.items() if key != "core-metadata"}
-        entry["url"] = f'{PAGE_TO_ROOT}{file["url"]}'
+        entry["url"] = f"{PAGE_TO_ROOT}{file['url']}"
         # Both spellings: PEP 714 renamed the key, older clients read the old one.
         entry["core-metadata"] = file["core-metadata"]
         entry["dist-info-metadata"] = file["core-metadata"]

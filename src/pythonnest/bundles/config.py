@@ -1,14 +1,14 @@
 """Bundle settings from pythonnest.ini: signing, trusted keys, private projects per tag.
 
-    [import]
-    TRUSTED_KEYS = /etc/pythonnest/connected.pub, ed25519 AAAA...
-    REQUIRE_SIGNATURE = true
+[import]
+TRUSTED_KEYS = /etc/pythonnest/connected.pub, ed25519 AAAA...
+REQUIRE_SIGNATURE = true
 
-    [export]
-    SIGN_KEY = /etc/pythonnest/bundle.key
+[export]
+SIGN_KEY = /etc/pythonnest/bundle.key
 
-    [tag:offline-lab]
-    PRIVATE_GROUPS = lab-team, shared
+[tag:offline-lab]
+PRIVATE_GROUPS = lab-team, shared
 """
 
 from __future__ import annotations

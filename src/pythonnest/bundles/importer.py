@@ -485,7 +485,9 @@ def import_bundle(
                 facts.index.close()
 
 
-def verify_bundle(paths: list[Path], options: ImportOptions, on_blob: Callable[[int], None] = lambda size: None) -> ManifestFacts:
+def verify_bundle(
+    paths: list[Path], options: ImportOptions, on_blob: Callable[[int], None] = lambda size: None
+) -> ManifestFacts:
     """Check a bundle completely (manifest, signature, every blob) without importing it."""
     with tempfile.TemporaryDirectory(prefix="pythonnest-verify-") as scratch:
         source = open_bundle(paths, Path(scratch))

@@ -67,11 +67,7 @@ class Viewer:
 
     def hidden_project_names(self):
         """A subquery of the normalized names of private projects this viewer must not see."""
-        return (
-            Project.objects.filter(private_group__isnull=False)
-            .exclude(self.visible())
-            .values("normalized_name")
-        )
+        return Project.objects.filter(private_group__isnull=False).exclude(self.visible()).values("normalized_name")
 
     @property
     def cache_key(self) -> str:

@@ -219,8 +219,7 @@ def parse_metadata(metadata_bytes: bytes, parsed: ParsedFilename) -> tuple[str, 
         raise InvalidDistribution(f"{parsed.filename}: the core metadata has no Name or Version")
     if canonicalize_name(name) != parsed.normalized_name:
         raise InvalidDistribution(
-            f"{parsed.filename}: the file name says {parsed.normalized_name!r} "
-            f"but its metadata says Name: {name}"
+            f"{parsed.filename}: the file name says {parsed.normalized_name!r} but its metadata says Name: {name}"
         )
     try:
         metadata_version = Version(version)
@@ -228,8 +227,7 @@ def parse_metadata(metadata_bytes: bytes, parsed: ParsedFilename) -> tuple[str, 
         raise InvalidDistribution(f"{parsed.filename}: Version {version!r} in the metadata is invalid") from exc
     if metadata_version != parsed.version:
         raise InvalidDistribution(
-            f"{parsed.filename}: the file name says version {parsed.version} "
-            f"but its metadata says Version: {version}"
+            f"{parsed.filename}: the file name says version {parsed.version} but its metadata says Version: {version}"
         )
     return name, version, metadata_fields(raw)
 

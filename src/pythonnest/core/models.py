@@ -117,6 +117,7 @@ RELEASE_METADATA_FIELDS = (
     "project_urls",
 )
 
+
 class File(models.Model):
     """A distribution file; its bytes live in the blob store under ``sha256``."""
 

@@ -21,7 +21,9 @@ def sync_state(tag: str, direction: str) -> SyncState | None:
     return SyncState.objects.filter(tag=tag, direction=direction).first()
 
 
-def record_sync(tag: str, direction: str, *, last_serial: int, peer_instance: str, forced: dict | None = None) -> SyncState:
+def record_sync(
+    tag: str, direction: str, *, last_serial: int, peer_instance: str, forced: dict | None = None
+) -> SyncState:
     """Move a tag's last serial; ``forced`` notes a gap the operator accepted.
 
     Call it inside the transaction of the import it records, so that the two

@@ -93,7 +93,9 @@ def _apply_release(project: Project, record: dict, *, store: LocalBlobStore, cou
             **values,
         )
         if not record["files"]:
-            record_event(project, Action.UPDATE_METADATA, source=SOURCE, version=release.version, data={"new_release": True})
+            record_event(
+                project, Action.UPDATE_METADATA, source=SOURCE, version=release.version, data={"new_release": True}
+            )
     elif any(getattr(release, key) != value for key, value in values.items()):
         Release.objects.filter(pk=release.pk).update(**values)
         record_event(project, Action.UPDATE_METADATA, source=SOURCE, version=release.version)
@@ -230,7 +232,9 @@ class Replica:
                 if not release["files"]:
                     events.append(_event(project, Action.UPDATE_METADATA, release["version"], {"new_release": True}))
                 if release["yanked"]:
-                    events.append(_event(project, Action.YANK_RELEASE, release["version"], {"reason": release["yanked_reason"]}))
+                    events.append(
+                        _event(project, Action.YANK_RELEASE, release["version"], {"reason": release["yanked_reason"]})
+                    )
         File.objects.bulk_create(files, batch_size=1000)
         for names in chunks(file.filename for file in files):
             RemovedFilename.objects.filter(filename__in=names).delete()
@@ -263,4 +267,10 @@ def _file_row(project: Project, release_id: int, record: dict) -> File:
 
 def _add_file_event(project: Project, version: str, record: dict) -> dict:
     data = {name: record[name] for name in ("sha256", "size", "packagetype", "python_version")}
-    return {"project": project, "action": Action.ADD_FILE, "version": version, "filename": record["filename"], "data": data}
+    return {
+        "project": project,
+        "action": Action.ADD_FILE,
+        "version": version,
+        "filename": record["filename"],
+        "data": data,
+    }

@@ -8,50 +8,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('pythonnest', '0001_initial'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("pythonnest", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='InstanceIdentity',
+            name="InstanceIdentity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name_plural': 'instance identity',
+                "verbose_name_plural": "instance identity",
             },
         ),
         migrations.CreateModel(
-            name='RemovedFilename',
+            name="RemovedFilename",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('filename', models.CharField(max_length=255, unique=True)),
-                ('serial', models.BigIntegerField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("filename", models.CharField(max_length=255, unique=True)),
+                ("serial", models.BigIntegerField()),
             ],
         ),
         migrations.AddField(
-            model_name='project',
-            name='private_group',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='auth.group'),
+            model_name="project",
+            name="private_group",
+            field=models.ForeignKey(
+                blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name="+", to="auth.group"
+            ),
         ),
         migrations.CreateModel(
-            name='SyncState',
+            name="SyncState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tag', models.CharField(max_length=100)),
-                ('direction', models.CharField(choices=[('export', 'export'), ('import', 'import')], max_length=6)),
-                ('peer_instance', models.CharField(blank=True, default='', max_length=36)),
-                ('last_serial', models.BigIntegerField(default=0)),
-                ('updated', models.DateTimeField(default=django.utils.timezone.now)),
-                ('forced', models.JSONField(blank=True, default=list)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("tag", models.CharField(max_length=100)),
+                ("direction", models.CharField(choices=[("export", "export"), ("import", "import")], max_length=6)),
+                ("peer_instance", models.CharField(blank=True, default="", max_length=36)),
+                ("last_serial", models.BigIntegerField(default=0)),
+                ("updated", models.DateTimeField(default=django.utils.timezone.now)),
+                ("forced", models.JSONField(blank=True, default=list)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('tag', 'direction'), name='unique_sync_state')],
+                "constraints": [models.UniqueConstraint(fields=("tag", "direction"), name="unique_sync_state")],
             },
         ),
     ]

@@ -6,43 +6,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pythonnest', '0002_catalog_privacy_removals_sync'),
+        ("pythonnest", "0002_catalog_privacy_removals_sync"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='UpdateLock',
+            name="UpdateLock",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=50, unique=True)),
-                ('owner', models.CharField(blank=True, default='', max_length=200)),
-                ('acquired', models.DateTimeField(blank=True, null=True)),
-                ('expires', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=50, unique=True)),
+                ("owner", models.CharField(blank=True, default="", max_length=200)),
+                ("acquired", models.DateTimeField(blank=True, null=True)),
+                ("expires", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Upstream',
+            name="Upstream",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('url', models.CharField(max_length=500, unique=True)),
-                ('last_serial', models.BigIntegerField(blank=True, null=True)),
-                ('filter_digest', models.CharField(blank=True, default='', max_length=64)),
-                ('last_run', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("url", models.CharField(max_length=500, unique=True)),
+                ("last_serial", models.BigIntegerField(blank=True, null=True)),
+                ("filter_digest", models.CharField(blank=True, default="", max_length=64)),
+                ("last_run", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='UpstreamProject',
+            name="UpstreamProject",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('normalized_name', models.CharField(max_length=200)),
-                ('last_serial', models.BigIntegerField(default=0)),
-                ('filter_digest', models.CharField(blank=True, default='', max_length=64)),
-                ('upstream', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='projects', to='pythonnest.upstream')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("normalized_name", models.CharField(max_length=200)),
+                ("last_serial", models.BigIntegerField(default=0)),
+                ("filter_digest", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "upstream",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="projects", to="pythonnest.upstream"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('upstream', 'normalized_name'), name='unique_upstream_project')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("upstream", "normalized_name"), name="unique_upstream_project")
+                ],
             },
         ),
     ]

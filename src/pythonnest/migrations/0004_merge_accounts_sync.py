@@ -6,7 +6,6 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("pythonnest", "0003_accounts"),
         ("pythonnest", "0003_sync"),

@@ -107,7 +107,10 @@ class Command(BaseCommand):
                 return
             if options["archive"]:
                 writer = ArchiveWriter(
-                    options["archive"], volume_size, plan.manifest_sha256, export.member_plan(plan, sign_key is not None)
+                    options["archive"],
+                    volume_size,
+                    plan.manifest_sha256,
+                    export.member_plan(plan, sign_key is not None),
                 )
             else:
                 writer = DirectoryWriter(options["path"])

@@ -28,7 +28,9 @@ class Command(BaseCommand):
             "--tag", help="Name under which imports from this source are tracked (default: the bundle's own tag)."
         )
         parser.add_argument(
-            "--force", action="store_true", help="Accept a bundle that leaves a gap in the serials; the gap is recorded."
+            "--force",
+            action="store_true",
+            help="Accept a bundle that leaves a gap in the serials; the gap is recorded.",
         )
         parser.add_argument("--dry-run", action="store_true", help="Check the manifest and print what would change.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar, even on a terminal.")

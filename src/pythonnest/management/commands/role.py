@@ -15,8 +15,7 @@ ROLE_NAMES = {"owner": Role.Kind.OWNER, "maintainer": Role.Kind.MAINTAINER}
 
 class Command(BaseCommand):
     help = (
-        "Manage roles: Owners upload and manage roles, Maintainers upload. "
-        "A project always keeps at least one Owner."
+        "Manage roles: Owners upload and manage roles, Maintainers upload. A project always keeps at least one Owner."
     )
 
     def add_arguments(self, parser):

@@ -21,12 +21,30 @@ BOOLEAN = {"action": argparse.BooleanOptionalAction, "default": None}
 REPEATED = {"action": "append"}
 # (flags, argparse settings); each flag's dest is its key in [update].
 FLAGS = [
-    (["--url"], {"help": "The upstream: its base URL, its /simple/ URL or its XML-RPC URL ending in /pypi "
-                         f"(default: {DEFAULT_URL})."}),
-    (["--init-all"], {**BOOLEAN, "help": "Look at every upstream project, not only those changed since the "
-                                         "last run (a full pass, which also repairs)."}),
-    (["--latest"], {"nargs": "?", "const": "1", "metavar": "N",
-                    "help": "Keep only the latest N releases of each project (N=1 when not given)."}),
+    (
+        ["--url"],
+        {
+            "help": "The upstream: its base URL, its /simple/ URL or its XML-RPC URL ending in /pypi "
+            f"(default: {DEFAULT_URL})."
+        },
+    ),
+    (
+        ["--init-all"],
+        {
+            **BOOLEAN,
+            "help": "Look at every upstream project, not only those changed since the "
+            "last run (a full pass, which also repairs).",
+        },
+    ),
+    (
+        ["--latest"],
+        {
+            "nargs": "?",
+            "const": "1",
+            "metavar": "N",
+            "help": "Keep only the latest N releases of each project (N=1 when not given).",
+        },
+    ),
     (["--package"], {**REPEATED, "metavar": "NAME", "help": "Only this project (repeatable)."}),
     (["--serial"], {"metavar": "N", "help": "Take every project changed after upstream serial N as changed."}),
     (["--limit"], {"metavar": "N", "help": "Download at most N files in this run; the next run goes on."}),
@@ -34,35 +52,70 @@ FLAGS = [
     (["--timeout"], {"metavar": "SECONDS", "help": "Network timeout of a request (default: 10)."}),
     (["--nocontinue"], {"action": "store_true", "default": None, "help": "Stop at the first failure."}),
     (["--workers"], {"metavar": "N", "help": f"Parallel downloads (default: {DEFAULT_WORKERS})."}),
-    (["--dry-run"], {"action": "store_true", "default": None,
-                     "help": "Print the projects, files and bytes a run would fetch; change nothing."}),
+    (
+        ["--dry-run"],
+        {
+            "action": "store_true",
+            "default": None,
+            "help": "Print the projects, files and bytes a run would fetch; change nothing.",
+        },
+    ),
     (["--keep-deleted"], {**BOOLEAN, "help": "Keep what the upstream deleted (default: delete it too)."}),
     (["--allow"], {**REPEATED, "metavar": "NAME", "help": "Mirror only the projects named (repeatable)."}),
     (["--block"], {**REPEATED, "metavar": "NAME", "help": "Never mirror this project (repeatable)."}),
-    (["--allow-regex"], {**REPEATED, "metavar": "REGEX",
-                         "help": "Mirror only the projects whose normalized name matches this whole expression."}),
-    (["--block-regex"], {**REPEATED, "metavar": "REGEX",
-                         "help": "Never mirror the projects whose normalized name matches this whole expression."}),
-    (["--requirements", "-r"], {**REPEATED, "metavar": "FILE",
-                                "help": "Mirror the projects and versions a requirements file names (repeatable)."}),
+    (
+        ["--allow-regex"],
+        {
+            **REPEATED,
+            "metavar": "REGEX",
+            "help": "Mirror only the projects whose normalized name matches this whole expression.",
+        },
+    ),
+    (
+        ["--block-regex"],
+        {
+            **REPEATED,
+            "metavar": "REGEX",
+            "help": "Never mirror the projects whose normalized name matches this whole expression.",
+        },
+    ),
+    (
+        ["--requirements", "-r"],
+        {
+            **REPEATED,
+            "metavar": "FILE",
+            "help": "Mirror the projects and versions a requirements file names (repeatable).",
+        },
+    ),
     (["--with-dependencies"], {**BOOLEAN, "help": "Also mirror the dependencies of what is selected."}),
     (["--exclude-prereleases"], {**BOOLEAN, "help": "Leave out pre-releases and development releases."}),
     (["--package-types"], {"metavar": "TYPES", "help": "sdist, wheel or both (default: both)."}),
-    (["--platform"], {**REPEATED, "metavar": "PATTERN",
-                      "help": "Only wheels with a platform tag like this, e.g. 'manylinux*_x86_64' or 'any'."}),
-    (["--exclude-platform"], {**REPEATED, "metavar": "PATTERN",
-                              "help": "Leave out wheels whose platform tags all match this pattern."}),
-    (["--python-tag"], {**REPEATED, "metavar": "PATTERN",
-                        "help": "Only wheels with a Python tag like this, e.g. 'cp312' or 'py3'."}),
-    (["--exclude-python-tag"], {**REPEATED, "metavar": "PATTERN",
-                                "help": "Leave out wheels whose Python tags all match this pattern."}),
+    (
+        ["--platform"],
+        {
+            **REPEATED,
+            "metavar": "PATTERN",
+            "help": "Only wheels with a platform tag like this, e.g. 'manylinux*_x86_64' or 'any'.",
+        },
+    ),
+    (
+        ["--exclude-platform"],
+        {**REPEATED, "metavar": "PATTERN", "help": "Leave out wheels whose platform tags all match this pattern."},
+    ),
+    (
+        ["--python-tag"],
+        {**REPEATED, "metavar": "PATTERN", "help": "Only wheels with a Python tag like this, e.g. 'cp312' or 'py3'."},
+    ),
+    (
+        ["--exclude-python-tag"],
+        {**REPEATED, "metavar": "PATTERN", "help": "Leave out wheels whose Python tags all match this pattern."},
+    ),
     (["--max-file-size"], {"metavar": "SIZE", "help": "Leave out files larger than SIZE (bytes, or with K, M, G)."}),
     (["--ca-bundle"], {"metavar": "FILE", "help": "Trust the certificate authorities in this PEM file."}),
     (["--xmlrpc"], {**BOOLEAN, "help": "Use the upstream's XML-RPC changelog when offered (default: yes)."}),
     (["--json-api"], {**BOOLEAN, "help": "Read /pypi/<name>/json of changed projects (default: yes)."}),
     (["--retry-backoff"], {"metavar": "SECONDS", "help": "Wait before the first retry, then doubled (default: 1)."}),
 ]
-
 
 
 def _interrupt(signum, frame):

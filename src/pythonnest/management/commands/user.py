@@ -28,9 +28,7 @@ class Command(BaseCommand):
             action="store_true",
             help="Read the password from standard input; otherwise it is asked on a terminal.",
         )
-        create.add_argument(
-            "--no-password", action="store_true", help="Create the user without a usable password."
-        )
+        create.add_argument("--no-password", action="store_true", help="Create the user without a usable password.")
         memberships = (("join", "Add a user to a group (made if missing)."), ("leave", "Take a user out of a group."))
         for name, text in memberships:
             action = actions.add_parser(name, help=text)
