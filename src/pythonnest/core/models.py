@@ -47,7 +47,8 @@ class Release(models.Model):
     version = models.CharField(max_length=100)
     # packaging's canonical form, so that 1.0 and 1.0.0 are one release.
     canonical_version = models.CharField(max_length=100)
-    created = models.DateTimeField(default=timezone.now)
+    # Indexed for the recent releases page (newest first).
+    created = models.DateTimeField(default=timezone.now, db_index=True)
     yanked = models.BooleanField(default=False)
     yanked_reason = models.TextField(blank=True, default="")
 
