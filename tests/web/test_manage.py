@@ -418,3 +418,11 @@ def test_release_changes_need_the_csrf_token(catalog, users):
     assert response.status_code == 403
     assert not Release.objects.filter(yanked=True).exists()
     assert Project.objects.filter(normalized_name=MINE).exists()
+
+
+def test_the_last_owner_refusal_is_in_the_page_language(catalog, alice):
+    alice.cookies["django_language"] = "fr"
+    response = _change(alice, f"/manage/project/{MINE}/", action="remove-role", username="alice")
+    text = " ".join(_messages(response))
+    assert "alice est le dernier Propriétaire de pn-mine\u00a0; ajoutez d’abord un autre Propriétaire" in text
+    assert _role(MINE, "alice") == "Owner"

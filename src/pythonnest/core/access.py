@@ -4,7 +4,8 @@ A project restricted to a group is invisible to everyone outside it, on every
 surface (DESIGN.md invariant 6). ``Viewer`` says what one requester sees and
 gives the ORM filter for it; ``Identity`` is who made a request. Roles (Owner,
 Maintainer) say who may upload; they are not catalog content, so they are
-not journaled.
+not journaled. Their refusals are translated, for the web UI that shows
+them (a command speaks LANGUAGE_CODE's language).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from functools import cached_property
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from pythonnest.core.exceptions import Forbidden, InvalidRole, NotAuthenticated
 from pythonnest.core.models import ApiToken, Project, Role
@@ -151,7 +153,10 @@ def _check_kind(role: str) -> str:
     for kind in Role.Kind:
         if role.lower() == kind.value.lower():
             return kind.value
-    raise InvalidRole(f"{role!r} is not a role (use {' or '.join(kind.value for kind in Role.Kind)})")
+    raise InvalidRole(
+        _("%(role)r is not a role (use %(roles)s)")
+        % {"role": role, "roles": " or ".join(kind.value for kind in Role.Kind)}
+    )
 
 
 def set_role(project: Project, user: AbstractBaseUser, role: str) -> Role:
@@ -185,7 +190,10 @@ def remove_role(project: Project, user: AbstractBaseUser) -> None:
         current = {row.user_id: row for row in Role.objects.select_for_update().filter(project=project)}
         existing = current.get(user.pk)
         if existing is None:
-            raise InvalidRole(f"{user.get_username()} has no role on {project.name}")
+            raise InvalidRole(
+                _("%(username)s has no role on %(project)s")
+                % {"username": user.get_username(), "project": project.name}
+            )
         if existing.role == OWNER:
             _check_another_owner(project, user, current.values())
         existing.delete()
@@ -194,7 +202,10 @@ def remove_role(project: Project, user: AbstractBaseUser) -> None:
 
 def _check_another_owner(project: Project, user: AbstractBaseUser, roles) -> None:
     if not any(row.role == OWNER and row.user_id != user.pk for row in roles):
-        raise InvalidRole(f"{user.get_username()} is the last Owner of {project.name}; add another Owner first")
+        raise InvalidRole(
+            _("%(username)s is the last Owner of %(project)s; add another Owner first")
+            % {"username": user.get_username(), "project": project.name}
+        )
 
 
 def grant_first_owner(project: Project, user: AbstractBaseUser) -> None:
