@@ -48,7 +48,6 @@ from pythonnest.core.exceptions import BundleError, BundleGap, IntegrityFailure,
 from pythonnest.core.journal import lock_catalog
 from pythonnest.core.models import File, Project, SyncState
 from pythonnest.core.names import is_valid_name
-from pythonnest.core.queries import chunks
 from pythonnest.storage.local import CHUNK_SIZE, LocalBlobStore
 
 logger = logging.getLogger(__name__)
@@ -72,8 +71,6 @@ class ManifestFacts:
     counts: dict
     # Every file named, and every blob the bundle must carry, on disk.
     index: BundleIndex
-    project_names: list[str] = field(default_factory=list)
-    removed_names: list[str] = field(default_factory=list)
     signed_by: str | None = None
     signature_unchecked: bool = False
     forced_gap: dict | None = None
@@ -134,7 +131,7 @@ def _check_file_record(record: dict, project: str, where: str) -> None:
         raise BundleError(f"{where}: malformed file record ({exc!r})") from exc
 
 
-def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> None:
+def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> str:
     try:
         name = record["normalized_name"]
         if not isinstance(name, str) or not is_valid_name(name) or canonicalize_name(name) != name:
@@ -162,7 +159,7 @@ def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> Non
         raise BundleError(f"{where}: {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{where}: malformed project record ({exc!r})") from exc
-    facts.project_names.append(name)
+    return name
 
 
 def read_manifest(source: BundleSource, options: ImportOptions, index_path: Path | None = None) -> ManifestFacts:
@@ -195,21 +192,19 @@ def read_manifest(source: BundleSource, options: ImportOptions, index_path: Path
     facts = ManifestFacts(header=header, tag=tag, counts={}, index=BundleIndex(index_path), signed_by=signed_by)
     facts.signature_unchecked = source.signature is not None and signed_by is None
     summary = None
-    # One record per project: a second one would be applied over the first.
-    seen: set[str] = set()
     for number, record in records:
         where = f"manifest line {number}"
         if summary is not None:
             raise BundleError(f"{where}: records after the summary")
         kind = record.get("type")
         if kind == RECORD_PROJECT:
-            _check_project_record(record, where, facts)
-            name = facts.project_names[-1]
+            name = _check_project_record(record, where, facts)
+            removed = False
         elif kind == RECORD_REMOVED_PROJECT:
             name = record.get("normalized_name")
             if not isinstance(name, str) or not is_valid_name(name) or canonicalize_name(name) != name:
                 raise BundleError(f"{where}: {name!r} is not a normalized project name")
-            facts.removed_names.append(name)
+            removed = True
         elif kind == RECORD_SUMMARY:
             summary = record.get("counts") or {}
             if not isinstance(summary, dict):
@@ -217,12 +212,12 @@ def read_manifest(source: BundleSource, options: ImportOptions, index_path: Path
             continue
         else:
             raise BundleError(f"{where}: unknown record type {kind!r}")
-        if name in seen:
+        # One record per project: a second one would be applied over the first.
+        if not facts.index.add_project(name, removed=removed):
             raise BundleError(f"{where}: project {name} appears twice in the manifest")
-        seen.add(name)
     if summary is None:
         raise BundleError("manifest: no summary line: the manifest is truncated")
-    if summary.get("projects") != len(facts.project_names) or summary.get("files") != facts.index.file_count:
+    if summary.get("projects") != facts.index.project_count or summary.get("files") != facts.index.file_count:
         raise BundleError("manifest: the summary's counts disagree with the records")
     facts.counts = summary
     return facts
@@ -265,7 +260,7 @@ def check_local_conflicts(facts: ManifestFacts) -> None:
     """Refuse to merge a bundle into projects created here (DESIGN.md invariant 7)."""
     local = sorted(
         name
-        for names in chunks(facts.project_names + facts.removed_names)
+        for names in facts.index.project_batches(removed=None)
         for name in Project.objects.filter(normalized_name__in=names, origin=Project.Origin.LOCAL).values_list(
             "normalized_name", flat=True
         )
@@ -386,11 +381,12 @@ class ImportPlan:
 
 
 def plan_import(facts: ManifestFacts, store: LocalBlobStore) -> ImportPlan:
-    existing, removed, files_kept, files_here = set(), 0, 0, 0
-    for names in chunks(facts.project_names):
-        existing.update(Project.objects.filter(normalized_name__in=names).values_list("normalized_name", flat=True))
+    removed, files_kept, files_here = 0, 0, 0
+    existing = 0
+    for names in facts.index.project_batches():
+        existing += Project.objects.filter(normalized_name__in=names).count()
         files_here += File.objects.filter(project__normalized_name__in=names).count()
-    for names in chunks(facts.removed_names):
+    for names in facts.index.project_batches(removed=True):
         removed += Project.objects.filter(normalized_name__in=names).count()
     for names in facts.index.filename_batches():
         files_kept += File.objects.filter(filename__in=names).count()
@@ -399,8 +395,8 @@ def plan_import(facts: ManifestFacts, store: LocalBlobStore) -> ImportPlan:
     files_removed = files_here - files_kept
     bytes_new = sum(size for batch in facts.index.blob_batches() for sha256, size in batch if not store.exists(sha256))
     return ImportPlan(
-        projects_new=len(set(facts.project_names) - existing),
-        projects_updated=len(existing),
+        projects_new=facts.index.project_count - existing,
+        projects_updated=existing,
         projects_removed=removed,
         files_new=files_new,
         files_removed=files_removed,

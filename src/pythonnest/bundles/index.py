@@ -31,6 +31,7 @@ class BundleIndex:
             PRAGMA synchronous = OFF;
             PRAGMA cache_size = -{CACHE_KIB};
             CREATE TABLE files (filename TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TABLE projects (name TEXT PRIMARY KEY, removed INTEGER NOT NULL) WITHOUT ROWID;
             CREATE TABLE blobs (
                 sha256 TEXT PRIMARY KEY,
                 size INTEGER NOT NULL,
@@ -43,11 +44,34 @@ class BundleIndex:
         self.file_count = 0
         self.blob_count = 0
         self.blob_bytes = 0
+        self.project_count = 0
+        self.removed_count = 0
 
     def close(self) -> None:
         self._db.close()
 
     # -- filled while the manifest is read ---------------------------------------------
+
+    def add_project(self, name: str, *, removed: bool = False) -> bool:
+        """Record a project (or a removed one); False when the manifest already named it."""
+        added = (
+            self._db.execute(
+                "INSERT OR IGNORE INTO projects (name, removed) VALUES (?, ?)", (name, int(removed))
+            ).rowcount
+            == 1
+        )
+        if added:
+            if removed:
+                self.removed_count += 1
+            else:
+                self.project_count += 1
+        return added
+
+    def project_batches(self, *, removed: bool | None = False) -> Iterator[list[str]]:
+        """Names of the projects the manifest carries (``removed`` True: those it removes; None: both)."""
+        condition = "" if removed is None else f" AND removed = {int(removed)}"
+        for rows in self._walk(f"SELECT name FROM projects WHERE name > ?{condition} ORDER BY name LIMIT ?"):
+            yield [row[0] for row in rows]
 
     def add_file(self, filename: str) -> bool:
         """Record a file; False when the manifest already named it."""
