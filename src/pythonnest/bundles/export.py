@@ -33,7 +33,7 @@ from pythonnest.bundles.format import (
     check_tag,
     dumps,
 )
-from pythonnest.bundles.index import BlobList
+from pythonnest.bundles.index import BlobList, SortedNames
 from pythonnest.core import peers
 from pythonnest.core.exceptions import BundleError
 from pythonnest.core.journal import Action, current_serial, lock_catalog
@@ -99,6 +99,23 @@ def _tag_may_hold(name: str, serial_from: int, options: ExportOptions) -> bool:
     return _private_allowed(group, options)
 
 
+def _touched_name_chunks(in_range, options: ExportOptions, scratch: Path) -> Iterator[list[str]]:
+    """The names of the projects changed in the range (and selected), sorted, a chunk at a time.
+
+    They are spooled to a scratch index rather than held in memory, and read
+    back in code-point order whatever the database's collation.
+    """
+    names = SortedNames(scratch / "names.sqlite3")
+    try:
+        names.add_all(in_range.values_list("project_name", flat=True).distinct().iterator(chunk_size=2000))
+        for batch in names.batches(CHUNK):
+            selected = sorted(_selected_names(set(batch), options))
+            if selected:
+                yield selected
+    finally:
+        names.close()
+
+
 def _selected_names(touched: set[str], options: ExportOptions) -> set[str]:
     if not options.partial:
         return touched
@@ -158,15 +175,14 @@ def _project_record(
 
 
 def _catalog_chunks(
-    names: list[str], serial_from: int
+    name_chunks: Iterator[list[str]], serial_from: int
 ) -> Iterator[tuple[str, Project | None, list[Release], list[File], set[str]]]:
     """Each name with its project, releases and files, read a chunk of projects at a time.
 
     With them comes the chunk's set of filenames added after ``serial_from``:
     the files whose blobs the bundle carries.
     """
-    for start in range(0, len(names), CHUNK):
-        chunk = names[start : start + CHUNK]
+    for chunk in name_chunks:
         added = set(
             JournalEntry.objects.filter(
                 serial__gt=serial_from, action=Action.ADD_FILE, project_name__in=chunk
@@ -233,8 +249,6 @@ def plan_export(options: ExportOptions, *, store: LocalBlobStore, scratch: Path)
         if serial_from < 0 or serial_from > serial_to:
             raise BundleError(f"--serial {serial_from} is outside this catalog's serials (0 to {serial_to})")
         in_range = JournalEntry.objects.filter(serial__gt=serial_from, serial__lte=serial_to)
-        touched = set(in_range.values_list("project_name", flat=True).distinct())
-        names = sorted(_selected_names(touched, options))
         selection = None
         if options.partial:
             selection = {
@@ -254,7 +268,9 @@ def plan_export(options: ExportOptions, *, store: LocalBlobStore, scratch: Path)
                 manifest.write(line)
 
             write(header.to_json())
-            for name, project, releases, files, added in _catalog_chunks(names, serial_from):
+            for name, project, releases, files, added in _catalog_chunks(
+                _touched_name_chunks(in_range, options, scratch), serial_from
+            ):
                 if project is None:
                     write({"type": RECORD_REMOVED_PROJECT, "normalized_name": name})
                     counts["removed_projects"] += 1

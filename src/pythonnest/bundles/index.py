@@ -10,7 +10,7 @@ page cache is bounded, whatever the bundle's size.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 # Rows read per query when walking the index.
@@ -178,6 +178,39 @@ class BlobList:
             if not rows:
                 return
             yield from rows
+            last = rows[-1][0]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class SortedNames:
+    """A set of names kept on disk, read back in code-point order, a batch at a time."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
+        self._db.executescript(
+            f"""
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            PRAGMA cache_size = -{CACHE_KIB};
+            CREATE TABLE names (name TEXT PRIMARY KEY) WITHOUT ROWID;
+            """
+        )
+
+    def add_all(self, names: Iterable[str]) -> None:
+        self._db.executemany("INSERT OR IGNORE INTO names (name) VALUES (?)", ((name,) for name in names))
+
+    def batches(self, size: int = BATCH) -> Iterator[list[str]]:
+        # SQLite's BINARY collation compares UTF-8 bytes: code-point order, as Python's sorted().
+        last = ""
+        while True:
+            rows = self._db.execute(
+                "SELECT name FROM names WHERE name > ? ORDER BY name LIMIT ?", (last, size)
+            ).fetchall()
+            if not rows:
+                return
+            yield [row[0] for row in rows]
             last = rows[-1][0]
 
     def close(self) -> None:
