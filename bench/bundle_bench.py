@@ -1,6 +1,6 @@
 """Export and import: throughput against tar, memory, and manifest import time.
 
-    python bench/bundle_bench.py [--skip-throughput] [--skip-memory] [--files 100000]
+    python bench/bundle_bench.py [--skip-throughput] [--skip-memory] [--files 100000] [--large]
 
 1. Throughput. A fresh instance gets a set of real wheels from PyPI (fetched
    once into bench/.cache/dists with pip; wheels already there are reused).
@@ -34,6 +34,20 @@ BIN = Path(sys.executable).parent
 MANAGE = str(BIN / "pythonnest-manage")
 CACHE = HERE / ".cache" / "dists"
 REAL_WHEELS = ["numpy==2.2.6", "pandas==2.2.3", "Django==5.2.1", "cryptography==45.0.3", "scipy==1.15.3"]
+# --large adds these, for a bundle of about 1 GB, where a fixed start-up cost no longer dominates.
+LARGE_WHEELS = [
+    "tensorflow-cpu==2.19.0",
+    "duckdb==1.3.0",
+    "pyarrow==20.0.0",
+    "opencv-python-headless==4.11.0.86",
+    "onnxruntime==1.22.0",
+    "polars==1.30.0",
+    "xgboost==3.0.2",
+]
+
+
+def _project_of(wheel: Path) -> str:
+    return wheel.name.split("-")[0].lower()
 
 
 def instance(root: Path, name: str) -> dict:
@@ -58,9 +72,11 @@ def timed(argv: list[str], env: dict | None = None) -> tuple[float, int]:
     return seconds, peak
 
 
-def fetch_real_wheels() -> list[Path]:
+def fetch_real_wheels(large: bool = False) -> list[Path]:
     CACHE.mkdir(parents=True, exist_ok=True)
-    if len(list(CACHE.glob("*.whl"))) < len(REAL_WHEELS):
+    wanted = REAL_WHEELS + (LARGE_WHEELS if large else [])
+    names = {requirement.split("==")[0].lower().replace("-", "_") for requirement in wanted}
+    if len([path for path in CACHE.glob("*.whl") if _project_of(path) in names]) < len(wanted):
         env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
         env["PIP_CONFIG_FILE"] = os.devnull
         subprocess.run(
@@ -79,19 +95,22 @@ def fetch_real_wheels() -> list[Path]:
                 "3.11",
                 "--platform",
                 "manylinux_2_17_x86_64",
+                "--platform",
+                "manylinux_2_28_x86_64",
                 "-d",
                 str(CACHE),
-                *REAL_WHEELS,
+                *wanted,
             ],
             check=True,
             env=env,
         )
     # The PyTorch wheel this machine keeps on disk, when there, for volume.
-    return sorted(CACHE.glob("*.whl")) + sorted(Path("/opt/wheels").glob("torch-*.whl"))
+    chosen = [path for path in CACHE.glob("*.whl") if _project_of(path) in names]
+    return sorted(chosen) + sorted(Path("/opt/wheels").glob("torch-*.whl"))
 
 
-def throughput(root: Path) -> dict:
-    wheels = fetch_real_wheels()
+def throughput(root: Path, large: bool = False) -> dict:
+    wheels = fetch_real_wheels(large)
     total = sum(path.stat().st_size for path in wheels)
     source = instance(root, "source")
     subprocess.run([MANAGE, "add", "--no-progress", *map(str, wheels)], env=source, check=True, capture_output=True)
@@ -172,11 +191,12 @@ def main() -> int:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--large", action="store_true", help="a bundle of about 1 GB of real wheels (more downloads)")
     options = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="pythonnest-bundle-bench-"))
     try:
         if not options.skip_throughput:
-            result = throughput(root)
+            result = throughput(root, options.large)
             megabytes = result["bytes"] / 1e6
             print(f"throughput: {result['files']} real wheels, {megabytes:.1f} MB")
             for ours, theirs in (("export", "tar_c"), ("import", "tar_x")):
