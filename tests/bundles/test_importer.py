@@ -22,7 +22,7 @@ from pythonnest.bundles.reader import open_bundle
 from pythonnest.core import peers, services
 from pythonnest.core.exceptions import BundleError, BundleGap
 from pythonnest.core.journal import Action, current_serial
-from pythonnest.core.models import File, JournalEntry, Project, RemovedFilename, SyncState
+from pythonnest.core.models import File, JournalEntry, PendingBlob, Project, RemovedFilename, SyncState
 from pythonnest.core.services import add_distribution_path
 from tests.bundles.conftest import (
     OTHER_FILES,
@@ -725,6 +725,51 @@ def test_a_later_bundle_after_new_changes_brings_the_missing_blobs(catalog, tmp_
     summary, _ = import_paths(again.path, store)
     assert summary.missing_blobs == []
     assert store.exists(wheel.sha256) and store.exists(wheel.metadata_sha256)
+
+
+def test_the_next_export_to_the_tag_brings_the_bytes_it_owed(catalog, tmp_path, become_another_instance):
+    """No --serial 0 needed: the tag remembers which files went without their bytes."""
+    wheel = File.objects.get(filename="six-1.17.0-py2.py3-none-any.whl")
+    kept = tmp_path / "kept"
+    shutil.copytree(catalog.root, kept)
+    shutil.rmtree(catalog.root)
+    first = export_bundle(tmp_path / "first", catalog, allow_missing=True)
+    owed = set(PendingBlob.objects.filter(tag="offline").values_list("filename", flat=True))
+    assert owed == set(File.objects.values_list("filename", flat=True))
+    # Still missing at the next export: still owed, once each.
+    still = export_bundle(tmp_path / "still", catalog, allow_missing=True)
+    assert sorted(still.plan.missing) == sorted(first.plan.missing)
+    assert PendingBlob.objects.filter(tag="offline").count() == len(owed)
+    # Another tag owes nothing.
+    assert not PendingBlob.objects.exclude(tag="offline").exists()
+
+    shutil.copytree(kept, catalog.root)
+    serial = current_serial()
+    again = export_bundle(tmp_path / "again", catalog)
+    assert (again.plan.header.serial_from, again.plan.header.serial_to) == (serial, serial)
+    assert again.plan.missing == [] and not PendingBlob.objects.exists()
+    assert wheel.sha256 in {sha256 for sha256, _ in again.plan.blobs}
+    # Settled: the export after that carries nothing.
+    assert len(export_bundle(tmp_path / "after", catalog).plan.blobs) == 0
+
+    store = become_another_instance()
+    import_paths(first.path, store)
+    import_paths(still.path, store)
+    assert store_files(store) == set()
+    summary, _ = import_paths(again.path, store)
+    assert summary.missing_blobs == []
+    assert store.exists(wheel.sha256) and store.exists(wheel.metadata_sha256)
+
+
+def test_a_partial_export_settles_only_what_it_carries(catalog, tmp_path):
+    kept = tmp_path / "kept"
+    shutil.copytree(catalog.root, kept)
+    shutil.rmtree(catalog.root)
+    export_bundle(tmp_path / "first", catalog, allow_missing=True)
+    shutil.copytree(kept, catalog.root)
+    export_bundle(tmp_path / "six-only", catalog, projects=frozenset({"six"}))
+    owed = set(PendingBlob.objects.filter(tag="offline").values_list("project_name", flat=True))
+    assert owed == {"iniconfig", "python-dateutil"}
 
 
 def many_files_bundle(folder: Path, count: int) -> Path:

@@ -37,7 +37,7 @@ from pythonnest.bundles.index import BlobList, SortedNames
 from pythonnest.core import peers
 from pythonnest.core.exceptions import BundleError
 from pythonnest.core.journal import Action, current_serial, lock_catalog
-from pythonnest.core.models import File, JournalEntry, Project, Release, SyncState
+from pythonnest.core.models import File, JournalEntry, PendingBlob, Project, Release, SyncState
 from pythonnest.core.queries import version_sort_key
 from pythonnest.storage.local import LocalBlobStore
 
@@ -73,6 +73,10 @@ class ExportPlan:
     blobs: BlobList = field(default_factory=BlobList)
     counts: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    # (project, filename) of each file going without its bytes, to remember for the tag.
+    missing_files: list[tuple[str, str]] = field(default_factory=list)
+    # Filenames the tag was owed (PendingBlob) among the projects this bundle holds.
+    pending_seen: list[str] = field(default_factory=list)
     withheld: int = 0
 
     @property
@@ -108,6 +112,10 @@ def _touched_name_chunks(in_range, options: ExportOptions, scratch: Path) -> Ite
     names = SortedNames(scratch / "names.sqlite3")
     try:
         names.add_all(in_range.values_list("project_name", flat=True).distinct().iterator(chunk_size=2000))
+        # Projects whose files went to this tag without their bytes: their bytes are owed.
+        names.add_all(
+            PendingBlob.objects.filter(tag=options.tag).values_list("project_name", flat=True).distinct().iterator()
+        )
         for batch in names.batches(CHUNK):
             selected = sorted(_selected_names(set(batch), options))
             if selected:
@@ -159,7 +167,10 @@ def _project_record(
             yanked=release.yanked,
             yanked_reason=release.yanked_reason,
             created=release.created.isoformat(),
-            files=[_file_record(file, added, store, plan) for file in files_by_release.get(release.pk, [])],
+            files=[
+                _file_record(file, project.normalized_name, added, store, plan)
+                for file in files_by_release.get(release.pk, [])
+            ],
         )
         release_records.append(record)
     return {
@@ -175,12 +186,13 @@ def _project_record(
 
 
 def _catalog_chunks(
-    name_chunks: Iterator[list[str]], serial_from: int
+    name_chunks: Iterator[list[str]], serial_from: int, tag: str, plan: ExportPlan
 ) -> Iterator[tuple[str, Project | None, list[Release], list[File], set[str]]]:
     """Each name with its project, releases and files, read a chunk of projects at a time.
 
-    With them comes the chunk's set of filenames added after ``serial_from``:
-    the files whose blobs the bundle carries.
+    With them comes the chunk's set of the files whose blobs the bundle
+    carries: those added after ``serial_from``, and those an earlier export to
+    ``tag`` sent without their bytes.
     """
     for chunk in name_chunks:
         added = set(
@@ -188,6 +200,9 @@ def _catalog_chunks(
                 serial__gt=serial_from, action=Action.ADD_FILE, project_name__in=chunk
             ).values_list("filename", flat=True)
         )
+        owed = list(PendingBlob.objects.filter(tag=tag, project_name__in=chunk).values_list("filename", flat=True))
+        plan.pending_seen += owed
+        added.update(owed)
         projects = {
             project.normalized_name: project
             for project in Project.objects.filter(normalized_name__in=chunk).select_related("private_group")
@@ -205,7 +220,7 @@ def _catalog_chunks(
             yield name, project, releases.get(pk, []), files.get(pk, []), added
 
 
-def _file_record(file: File, added: set[str], store: LocalBlobStore, plan: ExportPlan) -> dict:
+def _file_record(file: File, project_name: str, added: set[str], store: LocalBlobStore, plan: ExportPlan) -> dict:
     record = {name: getattr(file, name) for name in FILE_FIELDS if hasattr(file, name)}
     record["upload_time"] = file.upload_time.isoformat()
     record["metadata_size"] = None
@@ -213,6 +228,7 @@ def _file_record(file: File, added: set[str], store: LocalBlobStore, plan: Expor
     included = wanted and store.exists(file.sha256)
     if wanted and not included:
         plan.missing.append(file.filename)
+        plan.missing_files.append((project_name, file.filename))
     if file.metadata_sha256:
         metadata_path = store.path_for(file.metadata_sha256)
         if metadata_path.is_file():
@@ -222,6 +238,7 @@ def _file_record(file: File, added: set[str], store: LocalBlobStore, plan: Expor
                 plan.blobs.add(file.metadata_sha256, record["metadata_size"])
         elif wanted:
             plan.missing.append(f"{file.filename}.metadata")
+            plan.missing_files.append((project_name, file.filename))
     if included:
         plan.blobs.add(file.sha256, file.size)
     record["blob_included"] = included
@@ -269,7 +286,7 @@ def plan_export(options: ExportOptions, *, store: LocalBlobStore, scratch: Path)
 
             write(header.to_json())
             for name, project, releases, files, added in _catalog_chunks(
-                _touched_name_chunks(in_range, options, scratch), serial_from
+                _touched_name_chunks(in_range, options, scratch), serial_from, options.tag, plan
             ):
                 if project is None:
                     write({"type": RECORD_REMOVED_PROJECT, "normalized_name": name})
@@ -341,16 +358,39 @@ def member_plan(plan: ExportPlan, signed: bool) -> Iterator[tuple[str, int]]:
 
 
 def record_export(plan: ExportPlan, options: ExportOptions) -> None:
-    """Remember the last serial exported for the tag (not for a partial export)."""
-    if options.partial:
-        return
+    """Remember what the tag now has: the last serial exported (not for a partial export), and the bytes it is owed."""
     with transaction.atomic():
-        peers.record_sync(
-            options.tag,
-            SyncState.Direction.EXPORT,
-            last_serial=plan.header.serial_to,
-            peer_instance=plan.header.source_instance,
-        )
+        if not options.partial:
+            peers.record_sync(
+                options.tag,
+                SyncState.Direction.EXPORT,
+                last_serial=plan.header.serial_to,
+                peer_instance=plan.header.source_instance,
+            )
+        _record_pending(plan, options.tag)
+
+
+def _record_pending(plan: ExportPlan, tag: str) -> None:
+    """Forget the owed files this bundle carried; remember the ones it sent without their bytes."""
+    still_missing = {filename for _, filename in plan.missing_files}
+    settled = [filename for filename in plan.pending_seen if filename not in still_missing]
+    for names in _chunked(settled):
+        PendingBlob.objects.filter(tag=tag, filename__in=names).delete()
+    known = set(plan.pending_seen)
+    PendingBlob.objects.bulk_create(
+        [
+            PendingBlob(tag=tag, project_name=project, filename=filename)
+            for project, filename in dict.fromkeys(plan.missing_files)
+            if filename not in known
+        ],
+        batch_size=500,
+        ignore_conflicts=True,
+    )
+
+
+def _chunked(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
 
 
 def scratch_directory() -> tempfile.TemporaryDirectory:

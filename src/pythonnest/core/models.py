@@ -230,6 +230,27 @@ class InstanceIdentity(models.Model):
         return str(self.uuid)
 
 
+class PendingBlob(models.Model):
+    """A file exported to a tag without its bytes (``export --allow-missing``).
+
+    The next export to that tag sends the bytes when the store has them again,
+    even though the file was added before that export's range.
+    """
+
+    tag = models.CharField(max_length=100)
+    project_name = models.CharField(max_length=200)
+    filename = models.CharField(max_length=255)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "pythonnest"
+        constraints = [models.UniqueConstraint(fields=["tag", "filename"], name="unique_pending_blob")]
+        indexes = [models.Index(fields=["tag", "project_name"], name="pending_blob_tag_project")]
+
+    def __str__(self) -> str:
+        return f"{self.tag}: {self.filename}"
+
+
 class SyncState(models.Model):
     """How far export or import has gone for one tag (one peer)."""
 
