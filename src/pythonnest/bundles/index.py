@@ -19,17 +19,42 @@ BATCH = 500
 CACHE_KIB = 8192
 
 
-class BundleIndex:
-    """The files and blobs of one bundle; ``path`` None keeps it in memory (small bundles, tests)."""
+class _ScratchDatabase:
+    """A scratch SQLite database, thrown away with its folder: no journal, no fsync, a bounded cache.
+
+    ``path`` None keeps it in memory (small bundles, tests).
+    """
+
+    def __init__(self, path: Path | None, schema: str) -> None:
+        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
+        self._db.executescript(
+            f"PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -{CACHE_KIB};" + schema
+        )
+
+    def _walk(self, query: str, size: int = BATCH) -> Iterator[list[tuple]]:
+        """Batches of rows in key order; ``query`` selects the key first, and takes the last key seen and a limit.
+
+        Keys compare with SQLite's BINARY collation, on UTF-8 bytes: code-point order, as Python's sorted().
+        """
+        last = ""
+        while True:
+            rows = self._db.execute(query, (last, size)).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class BundleIndex(_ScratchDatabase):
+    """The files, blobs and projects one bundle's manifest names."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
-        # A scratch database, thrown away with its folder: no journal, no fsync.
-        self._db.executescript(
-            f"""
-            PRAGMA journal_mode = OFF;
-            PRAGMA synchronous = OFF;
-            PRAGMA cache_size = -{CACHE_KIB};
+        super().__init__(
+            path,
+            """
             CREATE TABLE files (filename TEXT PRIMARY KEY) WITHOUT ROWID;
             CREATE TABLE projects (name TEXT PRIMARY KEY, removed INTEGER NOT NULL) WITHOUT ROWID;
             CREATE TABLE blobs (
@@ -39,16 +64,12 @@ class BundleIndex:
                 wanted INTEGER NOT NULL DEFAULT 1,
                 staged TEXT
             ) WITHOUT ROWID;
-            """
+            """,
         )
         self.file_count = 0
         self.blob_count = 0
         self.blob_bytes = 0
         self.project_count = 0
-        self.removed_count = 0
-
-    def close(self) -> None:
-        self._db.close()
 
     # -- filled while the manifest is read ---------------------------------------------
 
@@ -60,11 +81,7 @@ class BundleIndex:
             ).rowcount
             == 1
         )
-        if added:
-            if removed:
-                self.removed_count += 1
-            else:
-                self.project_count += 1
+        self.project_count += added and not removed
         return added
 
     def project_batches(self, *, removed: bool | None = False) -> Iterator[list[str]]:
@@ -86,20 +103,6 @@ class BundleIndex:
             self.blob_bytes += size
 
     # -- read back -----------------------------------------------------------------------
-
-    def blob_size(self, sha256: str) -> int | None:
-        row = self._db.execute("SELECT size FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
-        return None if row is None else row[0]
-
-    def _walk(self, query: str) -> Iterator[list[tuple]]:
-        """Batches of rows, in key order; ``query`` selects the key first and takes the last key seen."""
-        last = ""
-        while True:
-            rows = self._db.execute(query, (last, BATCH)).fetchall()
-            if not rows:
-                return
-            yield rows
-            last = rows[-1][0]
 
     def filename_batches(self) -> Iterator[list[str]]:
         for rows in self._walk("SELECT filename FROM files WHERE filename > ? ORDER BY filename LIMIT ?"):
@@ -145,19 +148,11 @@ class BundleIndex:
         self._db.execute("UPDATE blobs SET staged = NULL")
 
 
-class BlobList:
+class BlobList(_ScratchDatabase):
     """The blobs an export will write, ``sha256 → size``, on disk; iterated in sha256 order."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
-        self._db.executescript(
-            f"""
-            PRAGMA journal_mode = OFF;
-            PRAGMA synchronous = OFF;
-            PRAGMA cache_size = -{CACHE_KIB};
-            CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
-            """
-        )
+        super().__init__(path, "CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;")
         self.count = 0
         self.total_bytes = 0
 
@@ -170,48 +165,19 @@ class BlobList:
         return self.count
 
     def __iter__(self) -> Iterator[tuple[str, int]]:
-        last = ""
-        while True:
-            rows = self._db.execute(
-                "SELECT sha256, size FROM blobs WHERE sha256 > ? ORDER BY sha256 LIMIT ?", (last, BATCH)
-            ).fetchall()
-            if not rows:
-                return
+        for rows in self._walk("SELECT sha256, size FROM blobs WHERE sha256 > ? ORDER BY sha256 LIMIT ?"):
             yield from rows
-            last = rows[-1][0]
-
-    def close(self) -> None:
-        self._db.close()
 
 
-class SortedNames:
+class SortedNames(_ScratchDatabase):
     """A set of names kept on disk, read back in code-point order, a batch at a time."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
-        self._db.executescript(
-            f"""
-            PRAGMA journal_mode = OFF;
-            PRAGMA synchronous = OFF;
-            PRAGMA cache_size = -{CACHE_KIB};
-            CREATE TABLE names (name TEXT PRIMARY KEY) WITHOUT ROWID;
-            """
-        )
+        super().__init__(path, "CREATE TABLE names (name TEXT PRIMARY KEY) WITHOUT ROWID;")
 
     def add_all(self, names: Iterable[str]) -> None:
         self._db.executemany("INSERT OR IGNORE INTO names (name) VALUES (?)", ((name,) for name in names))
 
     def batches(self, size: int = BATCH) -> Iterator[list[str]]:
-        # SQLite's BINARY collation compares UTF-8 bytes: code-point order, as Python's sorted().
-        last = ""
-        while True:
-            rows = self._db.execute(
-                "SELECT name FROM names WHERE name > ? ORDER BY name LIMIT ?", (last, size)
-            ).fetchall()
-            if not rows:
-                return
+        for rows in self._walk("SELECT name FROM names WHERE name > ? ORDER BY name LIMIT ?", size):
             yield [row[0] for row in rows]
-            last = rows[-1][0]
-
-    def close(self) -> None:
-        self._db.close()
