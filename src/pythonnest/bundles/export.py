@@ -38,7 +38,7 @@ from pythonnest.core import peers
 from pythonnest.core.exceptions import BundleError
 from pythonnest.core.journal import Action, current_serial, lock_catalog
 from pythonnest.core.models import File, JournalEntry, PendingBlob, Project, Release, SyncState
-from pythonnest.core.queries import version_sort_key
+from pythonnest.core.queries import chunks, version_sort_key
 from pythonnest.storage.local import LocalBlobStore
 
 logger = logging.getLogger(__name__)
@@ -374,7 +374,7 @@ def _record_pending(plan: ExportPlan, tag: str) -> None:
     """Forget the owed files this bundle carried; remember the ones it sent without their bytes."""
     still_missing = {filename for _, filename in plan.missing_files}
     settled = [filename for filename in plan.pending_seen if filename not in still_missing]
-    for names in _chunked(settled):
+    for names in chunks(settled, CHUNK):
         PendingBlob.objects.filter(tag=tag, filename__in=names).delete()
     known = set(plan.pending_seen)
     PendingBlob.objects.bulk_create(
@@ -386,11 +386,6 @@ def _record_pending(plan: ExportPlan, tag: str) -> None:
         batch_size=500,
         ignore_conflicts=True,
     )
-
-
-def _chunked(items: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
 
 
 def scratch_directory() -> tempfile.TemporaryDirectory:
