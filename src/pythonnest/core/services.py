@@ -254,37 +254,23 @@ def add_stored_distributions(
                 new_release = canonical in new_releases
                 # Only the first file of a new release says so, as when files are added one by one.
                 new_releases.pop(canonical, None)
-                files.append(
-                    File(
-                        project=project,
-                        release=release,
-                        filename=info.parsed.filename,
-                        packagetype=info.parsed.packagetype,
-                        python_version=info.parsed.python_version,
-                        size=digests.size,
-                        sha256=digests.sha256,
-                        md5=digests.md5,
-                        blake2_256=digests.blake2_256,
-                        upload_time=item.upload_time or timezone.now(),
-                        requires_python=info.fields["requires_python"] or release.requires_python,
-                        metadata_sha256=metadata_sha256,
-                        upstream_url=item.upstream_url,
-                    )
+                file = _new_file(
+                    project,
+                    release,
+                    info,
+                    digests,
+                    upload_time=item.upload_time,
+                    metadata_sha256=metadata_sha256,
+                    upstream_url=item.upstream_url,
                 )
+                files.append(file)
                 events.append(
                     {
                         "project": project,
                         "action": Action.ADD_FILE,
                         "version": release.version,
-                        "filename": info.parsed.filename,
-                        "data": {
-                            "sha256": digests.sha256,
-                            "size": digests.size,
-                            "packagetype": info.parsed.packagetype,
-                            "python_version": info.parsed.python_version,
-                            "new_project": new_project and index == 0,
-                            "new_release": new_release,
-                        },
+                        "filename": file.filename,
+                        "data": _added_file_data(file, new_project=new_project and index == 0, new_release=new_release),
                     }
                 )
             File.objects.bulk_create(files)
@@ -297,6 +283,47 @@ def add_stored_distributions(
         "added %d file(s) of %s, serials %d to %d", len(files), normalized_name, entries[0].serial, entries[-1].serial
     )
     return [entry.serial for entry in entries]
+
+
+def _new_file(
+    project: Project,
+    release: Release,
+    info: DistributionInfo,
+    digests: Digests,
+    *,
+    upload_time,
+    metadata_sha256: str,
+    upstream_url: str,
+) -> File:
+    """The File row of a distribution, not saved yet; a file without its own Requires-Python takes the release's."""
+    parsed = info.parsed
+    return File(
+        project=project,
+        release=release,
+        filename=parsed.filename,
+        packagetype=parsed.packagetype,
+        python_version=parsed.python_version,
+        size=digests.size,
+        sha256=digests.sha256,
+        md5=digests.md5,
+        blake2_256=digests.blake2_256,
+        upload_time=upload_time or timezone.now(),
+        requires_python=info.fields["requires_python"] or release.requires_python,
+        metadata_sha256=metadata_sha256,
+        upstream_url=upstream_url,
+    )
+
+
+def _added_file_data(file: File, *, new_project: bool, new_release: bool) -> dict:
+    """The journal entry's data for an added file."""
+    return {
+        "sha256": file.sha256,
+        "size": file.size,
+        "packagetype": file.packagetype,
+        "python_version": file.python_version,
+        "new_project": new_project,
+        "new_release": new_release,
+    }
 
 
 def _stage_metadata(store: LocalBlobStore, data: bytes) -> StagedBlob | _StoredBlob:
@@ -352,21 +379,16 @@ def _commit_distribution(
                 canonical_version=canonical_version(parsed.version),
                 defaults={"version": info.version, **info.fields},
             )
-            file = File.objects.create(
-                project=project,
-                release=release,
-                filename=parsed.filename,
-                packagetype=parsed.packagetype,
-                python_version=parsed.python_version,
-                size=staged.digests.size,
-                sha256=staged.digests.sha256,
-                md5=staged.digests.md5,
-                blake2_256=staged.digests.blake2_256,
-                upload_time=upload_time or timezone.now(),
-                requires_python=info.fields["requires_python"] or release.requires_python,
+            file = _new_file(
+                project,
+                release,
+                info,
+                staged.digests,
+                upload_time=upload_time,
                 metadata_sha256=metadata_blob.sha256 if metadata_blob else "",
                 upstream_url=upstream_url,
             )
+            file.save(force_insert=True)
             entry = record_event(
                 project,
                 Action.ADD_FILE,
@@ -375,14 +397,7 @@ def _commit_distribution(
                 filename=file.filename,
                 submitted_by=submitted_by,
                 counter=counter,
-                data={
-                    "sha256": file.sha256,
-                    "size": file.size,
-                    "packagetype": file.packagetype,
-                    "python_version": file.python_version,
-                    "new_project": new_project,
-                    "new_release": new_release,
-                },
+                data=_added_file_data(file, new_project=new_project, new_release=new_release),
             )
     except (IntegrityError, DuplicateFile):
         _remove_unreferenced(store, created_blobs)
