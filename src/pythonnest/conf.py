@@ -291,14 +291,14 @@ def load_config(path: Path | None = None) -> Config:
     )
 
 
-# The languages the web interface ships in.
-LANGUAGES = ("en", "fr")
+# The languages the web interface ships in (settings.LANGUAGES), each in its own name.
+LANGUAGES = (("en", "English"), ("fr", "Français"))
 
 
 def _language_code(value: str, path: Path) -> str:
     """A Django language code (en, en-us, fr, fr-fr, ...) in one of the shipped languages."""
     code = value.strip().lower().replace("_", "-")
-    if not re.fullmatch(r"[a-z]{2}(-[a-z0-9]{2,8})?", code) or code.split("-")[0] not in LANGUAGES:
+    if not re.fullmatch(r"[a-z]{2}(-[a-z0-9]{2,8})?", code) or code.split("-")[0] not in dict(LANGUAGES):
         raise ConfigError(
             f"{path}: LANGUAGE_CODE = {value!r} is not a language PythonNest ships (use en, en-us, fr or fr-fr)"
         )

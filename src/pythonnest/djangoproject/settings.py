@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pythonnest.conf import LANGUAGES as SHIPPED_LANGUAGES
 from pythonnest.conf import load_config, secret_key
 
 # The web UI's templates and static files.
@@ -135,7 +136,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = PYTHONNEST.language_code
 # Ours first: Django's admin catalog would otherwise win for the strings both have ("Change").
 LOCALE_PATHS = [Path(__file__).resolve().parent.parent / "locale"]
-LANGUAGES = [("en", "English"), ("fr", "Français")]
+LANGUAGES = list(SHIPPED_LANGUAGES)
 TIME_ZONE = PYTHONNEST.time_zone
 USE_I18N = True
 USE_TZ = True
