@@ -37,6 +37,7 @@ class FakeFile:
     requires_python: str = ""
     # Set to lie about the file in the listings.
     listed_sha256: str | None = None
+    listed_md5: str | None = None
 
     @property
     def sha256(self) -> str:
@@ -214,7 +215,7 @@ class FakeIndex:
                     "filename": file.filename,
                     "digests": {
                         "sha256": file.sha256,
-                        "md5": hashlib.md5(file.data).hexdigest(),
+                        "md5": file.listed_md5 or hashlib.md5(file.data).hexdigest(),
                         "blake2b_256": hashlib.blake2b(file.data, digest_size=32).hexdigest(),
                     },
                     "size": len(file.data),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -103,6 +104,29 @@ def test_a_digest_the_bytes_do_not_have_is_never_stored(catalog, update, store):
     assert summary.failed and "does not match" in summary.failures[0]
     assert WHEEL not in filenames()
     assert not any(path.name.startswith("update-") for path in store.temporary_dir.iterdir())
+
+
+def test_the_upstreams_md5_and_blake2b_are_taken_as_given(catalog, update):
+    """Only sha256 and size are checked by default: an upstream's md5 is its own claim, as on PyPI's JSON API."""
+    catalog.find_file(WHEEL).listed_md5 = "0" * 32
+    summary, _ = update(catalog.url)
+    assert not summary.failed, summary.failures
+    file = File.objects.get(filename=WHEEL)
+    data = catalog.find_file(WHEEL).data
+    assert file.md5 == "0" * 32
+    assert file.sha256 == hashlib.sha256(data).hexdigest()
+    assert file.blake2_256 == hashlib.blake2b(data, digest_size=32).hexdigest()
+
+
+def test_verify_all_digests_refuses_an_md5_the_bytes_do_not_have(catalog, update):
+    catalog.find_file(WHEEL).listed_md5 = "0" * 32
+    summary, _ = update(catalog.url, verify_all_digests=True)
+    assert summary.failed and len(summary.failures) == 1
+    assert WHEEL in summary.failures[0] and "md5" in summary.failures[0] and "does not match" in summary.failures[0]
+    assert WHEEL not in filenames()
+    # Every other file is there, each md5 computed from its bytes.
+    for file in File.objects.all():
+        assert file.md5 == hashlib.md5(catalog.find_file(file.filename).data).hexdigest()
 
 
 def test_nocontinue_stops_at_the_first_failure(catalog, update, distributions):

@@ -152,8 +152,39 @@ def test_an_index_without_serials_is_compared_file_by_file(distributions, update
         downloads = [path for _, path in index.requests if path.startswith("/files/")]
         assert downloads == ["/files/epsilon-1.1-py3-none-any.whl"]
         assert Release.objects.get(project__normalized_name="alpha", version="1.1").yanked_reason == "oops"
+        # Without digests from the upstream beyond sha256, md5 and blake2b are computed from the bytes.
+        for file in File.objects.all():
+            data = index.find_file(file.filename).data
+            assert file.md5 == hashlib.md5(data).hexdigest()
+            assert file.blake2_256 == hashlib.blake2b(data, digest_size=32).hexdigest()
     finally:
         index.stop()
+
+
+def test_the_store_is_synced_before_the_catalog_points_at_new_blobs(catalog, update, store, monkeypatch):
+    """Downloads are not fsynced one by one: a sync of the store precedes every catalog write that uses them."""
+    synced: set[str] = set()
+    cataloged: list[str] = []
+
+    def sync() -> None:
+        synced.update(path.name for path in store.root.rglob("*") if ".incoming" not in path.parts)
+
+    def checked(write):
+        def call(*args, **kwargs):
+            items = args[0] if isinstance(args[0], list) else [services.StoredDistribution(args[0], args[1])]
+            for item in items:
+                assert item.digests.sha256 in synced, f"{item.info.parsed.filename} cataloged before a sync"
+                cataloged.append(item.info.parsed.filename)
+            return write(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(store, "sync", sync)
+    monkeypatch.setattr(services, "add_stored_distributions", checked(services.add_stored_distributions))
+    monkeypatch.setattr(services, "add_stored_distribution", checked(services.add_stored_distribution))
+    summary, _ = update(catalog.url)
+    assert not summary.failed, summary.failures
+    assert sorted(cataloged) == filenames()
 
 
 def test_a_dry_run_says_what_it_would_fetch_and_changes_nothing(catalog, update, distributions):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
@@ -299,7 +298,7 @@ def stage_blobs(
                 continue
             chunks = iter(functools.partial(stream.read, CHUNK_SIZE), b"")
             try:
-                # md5 and blake2 come from the manifest; one os.sync() follows.
+                # md5 and blake2 come from the manifest; one sync of the store follows.
                 blob = store.stage(chunks, expected_sha256=sha256, expected_size=size, only_sha256=True, sync=False)
             except IntegrityFailure as exc:
                 raise BundleError(f"{where}: blob {sha256} is damaged: {exc}") from exc
@@ -415,7 +414,7 @@ def _store_blobs(facts: ManifestFacts, store: LocalBlobStore, summary: ImportSum
     finally:
         _discard_staged(facts.index)
     # Every blob on disk before the catalog points at any of them.
-    os.sync()
+    store.sync()
 
 
 def _restore_missing_blobs(

@@ -175,9 +175,19 @@ class LocalBlobStore:
         if target.exists():
             Path(staged_path).unlink(missing_ok=True)
             return False
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged_path, target)
+        try:
+            os.replace(staged_path, target)
+        except FileNotFoundError:
+            # The first blob of its folder (most folders exist after a few thousand blobs).
+            if not os.path.exists(staged_path):
+                raise
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged_path, target)
         return True
+
+    def sync(self) -> None:
+        """Make durable what was staged with ``sync=False`` (and committed): one flush for a batch of blobs."""
+        os.sync()
 
     def stage_file(self, source: BinaryIO, **checks: object) -> StagedBlob:
         return self.stage(iter(lambda: source.read(CHUNK_SIZE), b""), **checks)

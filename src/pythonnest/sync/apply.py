@@ -1,13 +1,17 @@
 """Carrying out plans: download in parallel, verify while streaming, catalog one file at a time.
 
 Worker threads download: each file streams into the blob store's temporary
-folder while its sha256 (and size, and any other digest the upstream gave)
-is checked, then moves to its content-addressed place. A file whose blob is
-already there (from an earlier, interrupted run) is not downloaded again.
+folder while its sha256 and size are checked, then moves to its
+content-addressed place. The md5 and blake2b digests the upstream gives are
+taken as given (they are checked too with ``verify_all_digests``), and
+computed when it gives none. A file whose blob is already there (from an
+earlier, interrupted run) is checked again and not downloaded again.
 The main thread does every catalog write through ``core.services``, in the
 upstream's order within a project: files ready in a row are cataloged
 together, up to ``COMMIT_BATCH`` in one transaction (one serial each still),
 and one by one when a batch is refused, so that each refusal names its file.
+Blobs are written without an fsync each; one sync of the store before each
+catalog transaction makes them durable before the catalog points at them.
 A run killed before a batch commits loses nothing but that transaction: the
 bytes are in the store, and the next run catalogs them without downloading.
 """
@@ -16,9 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db import IntegrityError
 
@@ -68,12 +72,26 @@ class FetchedFile:
     downloaded: int
 
 
-def _check_other_digests(staged: StagedBlob, hashes: dict[str, str], url: str) -> None:
-    """Check the digests besides sha256 that the upstream gave; raises IntegrityFailure."""
+# The digests a File row keeps besides sha256, by their names in the simple API.
+STORED_DIGESTS = ("md5", "blake2b_256")
+
+
+def _trusts_digests(hashes: Mapping[str, str], verify_all: bool) -> bool:
+    """Whether the upstream's md5 and blake2b are taken as given rather than computed."""
+    return not verify_all and all(hashes.get(algorithm) for algorithm in STORED_DIGESTS)
+
+
+def _check_other_digests(staged: StagedBlob, hashes: dict[str, str], url: str, *, trusted: bool) -> None:
+    """Check the digests besides sha256 that the upstream gave; raises IntegrityFailure.
+
+    With ``trusted``, md5 and blake2b were not computed and are not checked.
+    """
     digests = staged.digests
     known = {"md5": digests.md5, "blake2b_256": digests.blake2_256, "sha256": digests.sha256}
     others = {}
     for algorithm, expected in hashes.items():
+        if trusted and algorithm in STORED_DIGESTS:
+            continue
         if algorithm in known:
             if known[algorithm] != expected:
                 raise IntegrityFailure(f"{url}: {algorithm} {known[algorithm]} does not match the expected {expected}")
@@ -96,13 +114,15 @@ def fetch_file(
     file: UpstreamFile,
     *,
     max_size: int | None = None,
+    verify_all_digests: bool = False,
     on_bytes: Callable[[int], None] = lambda size: None,
 ) -> FetchedFile:
     """Bring one file's verified bytes into the store and read its metadata (in a worker thread).
 
-    Raises UpstreamUnavailable when the retries are spent (a mismatched or
-    cut-off download among them), InvalidDistribution for a file the index
-    cannot hold, Cancelled when the run stops.
+    The bytes are not fsynced here: the caller syncs the store before it
+    catalogs the file. Raises UpstreamUnavailable when the retries are spent
+    (a mismatched or cut-off download among them), InvalidDistribution for a
+    file the index cannot hold, Cancelled when the run stops.
     """
     digests = None
     if file.sha256 and store.exists(file.sha256):
@@ -115,6 +135,7 @@ def fetch_file(
     if digests is None:
         if not file.hashes:
             raise InvalidDistribution(f"{file.filename}: the upstream gives no digest to check it against")
+        trusted = _trusts_digests(file.hashes, verify_all_digests)
 
         def consume(chunks: Iterator[bytes]) -> StagedBlob:
             def counted() -> Iterator[bytes]:
@@ -128,9 +149,11 @@ def fetch_file(
                 expected_size=file.size,
                 max_size=max_size,
                 prefix=TEMPORARY_PREFIX,
+                only_sha256=trusted,
+                sync=False,
             )
             try:
-                _check_other_digests(staged, dict(file.hashes), file.url)
+                _check_other_digests(staged, dict(file.hashes), file.url, trusted=trusted)
             except BaseException:
                 staged.discard()
                 raise
@@ -139,6 +162,8 @@ def fetch_file(
         staged = client.download(file.url, consume)
         staged.commit()
         digests, downloaded = staged.digests, staged.digests.size
+        if trusted:
+            digests = replace(digests, md5=file.hashes["md5"], blake2_256=file.hashes["blake2b_256"])
     # The bytes are the upstream's to the last bit (their sha256 says so):
     # reading the metadata is enough, without re-checking every member's CRC.
     info = inspect_distribution(store.path_for(digests.sha256), file.filename, verify_archive=False)
@@ -148,7 +173,7 @@ def fetch_file(
         # main thread, one file at a time.
         data = metadata if metadata is not None else info.metadata_bytes
         if not store.exists(hashlib.sha256(data).hexdigest()):
-            store.stage_bytes(data, prefix=TEMPORARY_PREFIX).commit()
+            store.stage_bytes(data, prefix=TEMPORARY_PREFIX, sync=False).commit()
     return FetchedFile(file, info, digests, metadata, downloaded)
 
 
@@ -207,13 +232,15 @@ class Applier:
         limit: int | None = None,
         stop_at_first_failure: bool = False,
         max_file_size: int | None = None,
+        verify_all_digests: bool = False,
         filter_digest: str = "",
     ) -> None:
         self.client, self.store, self.pool, self.upstream = client, store, pool, upstream
         self.summary, self.reporter, self.heartbeat = summary, reporter, heartbeat
-        self.window = max(2, workers * 2)
+        self.window = max(4, workers * 4)
         self.keep_deleted, self.limit, self.stop_at_first_failure = keep_deleted, limit, stop_at_first_failure
         self.max_file_size = max_file_size
+        self.verify_all_digests = verify_all_digests
         self.filter_digest = filter_digest
         self.in_flight: dict[Future, tuple[_ProjectJob, int]] = {}
         self.scheduled = 0
@@ -275,6 +302,7 @@ class Applier:
                 self.store,
                 file,
                 max_size=self.max_file_size,
+                verify_all_digests=self.verify_all_digests,
                 on_bytes=lambda size: self.reporter.advance(size=size),
             )
             job.slots.append(None)
@@ -326,6 +354,10 @@ class Applier:
             self._catalog_batch(job, [fetched for fetched in ready if isinstance(fetched, FetchedFile)])
 
     def _catalog_batch(self, job: _ProjectJob, batch: list[FetchedFile]) -> None:
+        if not batch:
+            return
+        # The downloads were not fsynced one by one: the catalog points only at durable bytes.
+        self.store.sync()
         if len(batch) < 2:
             for fetched in batch:
                 self._catalog(job, fetched)

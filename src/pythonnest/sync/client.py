@@ -220,7 +220,7 @@ class UpstreamClient:
         return self._with_retries(url, attempt)
 
     def _chunks(self, response: httpx.Response) -> Iterator[bytes]:
-        for chunk in response.iter_raw(DOWNLOAD_CHUNK):
+        for chunk in response.iter_raw():
             if self.cancel.is_set():
                 raise Cancelled()
             yield chunk

@@ -62,6 +62,7 @@ class UpdateOptions:
     workers: int = DEFAULT_WORKERS
     dry_run: bool = False
     keep_deleted: bool = False
+    verify_all_digests: bool = False
     ca_bundle: Path | None = None
     xmlrpc: bool = True
     json_api: bool = True
@@ -201,6 +202,7 @@ KEYS: dict[str, tuple[Callable[[str, Path], object], str]] = {
     "workers": (_integer(1, 64), "run"),
     "dry_run": (_boolean, "run"),
     "keep_deleted": (_boolean, "run"),
+    "verify_all_digests": (_boolean, "run"),
     "ca_bundle": (_path, "run"),
     "xmlrpc": (_boolean, "run"),
     "json_api": (_boolean, "run"),

@@ -157,6 +157,7 @@ class _Run:
                 limit=None if options.limit is None else options.limit - self.summary.files_added,
                 stop_at_first_failure=options.nocontinue,
                 max_file_size=options.filters.max_file_size,
+                verify_all_digests=options.verify_all_digests,
                 filter_digest=digest,
             )
             applier.apply(spool.read())

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from pythonnest.core.loading import find_distributions, load_paths
+from pythonnest.management.base import PythonNestCommand
 from pythonnest.management.progress import on_terminal, progress_bar
 from pythonnest.storage import blob_store
 
 
-class Command(BaseCommand):
+class Command(PythonNestCommand):
     help = (
         "Add wheels and sdists to the index, from files or from folders searched recursively. "
         "Each file added is one journaled change; exact duplicates are skipped; bad files are "

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from pythonnest.conf import CONFIG_ENV, config_path, default_file_text, load_config
+from pythonnest.management.base import PythonNestCommand
 
 
-class Command(BaseCommand):
+class Command(PythonNestCommand):
     help = (
         "Print the path of pythonnest.ini in use and the effective configuration "
         "(passwords hidden), or write a commented default file."

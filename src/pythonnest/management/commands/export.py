@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from packaging.requirements import InvalidRequirement, Requirement
 
 from pythonnest.bundles import export
 from pythonnest.bundles.config import bundle_settings, parse_size
 from pythonnest.bundles.writers import ArchiveWriter, DirectoryWriter
 from pythonnest.core.exceptions import PythonNestError
+from pythonnest.management.base import PythonNestCommand
 from pythonnest.management.progress import human_bytes, on_terminal, progress_bar
 from pythonnest.storage import blob_store
 
@@ -33,7 +34,7 @@ def _requirements(path: Path) -> list[Requirement]:
     return requirements
 
 
-class Command(BaseCommand):
+class Command(PythonNestCommand):
     help = (
         "Export every change after the serial last exported for TAG (or after --serial N) as a bundle: "
         "a folder (--path, the default), one tar archive (--archive), or tar volumes (--volume-size)."

@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from pythonnest.bundles.config import bundle_settings
 from pythonnest.bundles.importer import ImportOptions, import_bundle
 from pythonnest.core.exceptions import PythonNestError
+from pythonnest.management.base import PythonNestCommand
 from pythonnest.management.progress import human_bytes, on_terminal, progress_bar
 from pythonnest.storage import blob_store
 
 
-class Command(BaseCommand):
+class Command(PythonNestCommand):
     help = (
         "Import a bundle written by 'export' on another instance: a folder (--path), or an archive or volumes "
         "(--archive, in any order). Every digest and the signature are checked before anything changes; the "

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from pythonnest.bundles.signing import generate_key_pair
 from pythonnest.core.exceptions import PythonNestError
+from pythonnest.management.base import PythonNestCommand
 
 
-class Command(BaseCommand):
+class Command(PythonNestCommand):
     help = (
         "Make an Ed25519 key pair: PREFIX.key (private, mode 0600, for export --sign-key) and PREFIX.pub "
         "(public, for TRUSTED_KEYS in the importing instance's pythonnest.ini)."

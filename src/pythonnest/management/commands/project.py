@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import getpass
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from pythonnest.core import access
 from pythonnest.core.accounts import find_group
 from pythonnest.core.exceptions import PythonNestError
 from pythonnest.core.models import Project
 from pythonnest.core.projects import find_project, set_project_origin, set_project_private
+from pythonnest.management.base import PythonNestCommand
 
 
 def _operator() -> str:
@@ -20,7 +21,7 @@ def _operator() -> str:
         return ""
 
 
-class Command(BaseCommand):
+class Command(PythonNestCommand):
     help = (
         "Show a project, make it local or mirrored (uploads go only to local projects), "
         "or restrict it to a group. Each change is journaled."

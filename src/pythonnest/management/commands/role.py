@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from pythonnest.core import access
 from pythonnest.core.accounts import find_user
 from pythonnest.core.exceptions import PythonNestError
 from pythonnest.core.models import Role
 from pythonnest.core.projects import find_project
+from pythonnest.management.base import PythonNestCommand
 
 ROLE_NAMES = {"owner": Role.Kind.OWNER, "maintainer": Role.Kind.MAINTAINER}
 
 
-class Command(BaseCommand):
+class Command(PythonNestCommand):
     help = (
         "Manage roles: Owners upload and manage roles, Maintainers upload. A project always keeps at least one Owner."
     )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
-
 from pythonnest.core import peers
 from pythonnest.core.journal import current_serial
 from pythonnest.core.models import SyncState
+from pythonnest.management.base import PythonNestCommand
 
 
-class Command(BaseCommand):
+class Command(PythonNestCommand):
     help = "List each tag with its last serial exported or imported, its date and its peer instance."
 
     def handle(self, *args, **options):

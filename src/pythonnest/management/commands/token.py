@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from pythonnest.core import tokens
 from pythonnest.core.accounts import find_user
 from pythonnest.core.exceptions import PythonNestError
 from pythonnest.core.projects import find_project
+from pythonnest.management.base import PythonNestCommand
 
 
-class Command(BaseCommand):
+class Command(PythonNestCommand):
     help = (
         "Manage API tokens, which twine and pip use as the password of the username __token__. "
         "A new token's secret is printed once and never stored."

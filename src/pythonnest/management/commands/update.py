@@ -7,9 +7,10 @@ import signal
 import sys
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from pythonnest.core.exceptions import ConfigError, PythonNestError
+from pythonnest.management.base import PythonNestCommand
 from pythonnest.storage import blob_store
 from pythonnest.sync.options import DEFAULT_URL, DEFAULT_WORKERS, KEYS, SECTION, resolve_options
 from pythonnest.sync.progress import PlainReporter, TerminalReporter
@@ -61,6 +62,14 @@ FLAGS = [
         },
     ),
     (["--keep-deleted"], {**BOOLEAN, "help": "Keep what the upstream deleted (default: delete it too)."}),
+    (
+        ["--verify-all-digests"],
+        {
+            **BOOLEAN,
+            "help": "Compute and check md5 and blake2b too, instead of taking the upstream's "
+            "(sha256 and size are always checked).",
+        },
+    ),
     (["--allow"], {**REPEATED, "metavar": "NAME", "help": "Mirror only the projects named (repeatable)."}),
     (["--block"], {**REPEATED, "metavar": "NAME", "help": "Never mirror this project (repeatable)."}),
     (
@@ -123,7 +132,7 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt()
 
 
-class Command(BaseCommand):
+class Command(PythonNestCommand):
     help = (
         "Mirror an upstream index: only what changed since the last run, every file checked against its "
         "sha256, deletions and yanks followed, resumable after any interruption. Every option can also be "

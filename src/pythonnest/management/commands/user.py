@@ -7,13 +7,14 @@ import sys
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from pythonnest.core import accounts
 from pythonnest.core.exceptions import PythonNestError
+from pythonnest.management.base import PythonNestCommand
 
 
-class Command(BaseCommand):
+class Command(PythonNestCommand):
     help = "Create users, add them to groups or take them out, and list them with their groups."
 
     def add_arguments(self, parser):

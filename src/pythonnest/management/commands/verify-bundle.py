@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from pythonnest.bundles.config import bundle_settings
 from pythonnest.bundles.importer import ImportOptions, verify_bundle
 from pythonnest.core.exceptions import PythonNestError
+from pythonnest.management.base import PythonNestCommand
 from pythonnest.management.progress import human_bytes, on_terminal, progress_bar
 
 
-class Command(BaseCommand):
+class Command(PythonNestCommand):
     help = (
         "Check a bundle without importing it: the manifest's digest and records, the signature against the "
         "trusted keys of pythonnest.ini, every volume, and the sha256 and size of every blob. Exit 0 if sound."
