@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 USER_AGENT = f"pythonnest/{__version__} (update)"
 MAX_PAGE_SIZE = 1024**3
 MAX_BACKOFF = 60.0
-DOWNLOAD_CHUNK = 1024 * 1024
 T = TypeVar("T")
 
 
@@ -220,6 +219,8 @@ class UpstreamClient:
         return self._with_retries(url, attempt)
 
     def _chunks(self, response: httpx.Response) -> Iterator[bytes]:
+        # As the connection reads them (64 KiB at most): re-chunking to a
+        # larger size cost a copy of every byte and more system time.
         for chunk in response.iter_raw():
             if self.cancel.is_set():
                 raise Cancelled()
