@@ -17,6 +17,9 @@ removed at the end; servers are stopped by their PIDs.
    the project pages and the JSON API, verifies every digest, reads each
    wheel's metadata, fsyncs and catalogs each file. The plain download runs
    again after the mirror, and the better of the two is the baseline.
+   Every timed step starts after a ``sync``: ``update`` makes its blobs
+   durable with one sync of the store per catalog batch, which would
+   otherwise also flush the files the plain download left in the page cache.
 2. **A large upstream.** An upstream holding ``--index-projects`` projects
    (bulk-loaded by bench/synthetic_catalog.py; their bytes are not real
    distributions, so the first run filters every file out with
@@ -49,8 +52,15 @@ from tests.support.server import MANAGE, PythonNestServer  # noqa: E402
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 
 
+def settle() -> None:
+    """Flush what earlier steps left dirty, so that no timed step pays for another's writes."""
+    os.sync()
+    time.sleep(1)
+
+
 def timed_manage(server: PythonNestServer, *args: str) -> tuple[float, int, str]:
     """Run pythonnest-manage; (seconds, peak RSS in MiB, output)."""
+    settle()
     started = time.monotonic()
     process = subprocess.Popen(
         [str(MANAGE), *args],
@@ -85,6 +95,7 @@ def plain_download(urls: list[str], workers: int, folder: Path) -> tuple[float, 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    settle()
 
     def fetch(client: httpx.Client, index: int, url: str) -> int:
         size = 0
