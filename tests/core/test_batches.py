@@ -65,7 +65,8 @@ def test_a_batch_is_one_entry_per_file_with_the_same_catalog_as_one_by_one(store
 
 
 def test_a_batch_with_a_file_already_there_changes_nothing(store, data_dir):
-    add_distribution_path(data_dir / SIX[1], store=store)
+    there = stored(store, data_dir / SIX[1])
+    services.add_stored_distribution(there.info, there.digests, store=store, source="update")
     before, serial = catalog(), current_serial()
     with pytest.raises(DuplicateFile, match=SIX[1]):
         services.add_stored_distributions(

@@ -70,17 +70,18 @@ def record_event(
     return entry
 
 
-def record_events(events: list[dict], *, source: str) -> list[JournalEntry]:
+def record_events(events: list[dict], *, source: str, counter: SerialCounter | None = None) -> list[JournalEntry]:
     """Write many journal entries at once, in order; the bulk twin of record_event.
 
     Each event is a dict with ``project`` (a Project) and ``action``, and
     optionally ``version``, ``filename``, ``data``. Every project's
     ``last_serial`` moves to its newest entry. Must run inside the
-    transaction of the changes it records.
+    transaction of the changes it records; ``counter`` is as for record_event.
     """
     if not events:
         return []
-    counter = lock_catalog()
+    if counter is None:
+        counter = lock_catalog()
     first = counter.value + 1
     counter.value += len(events)
     counter.save(update_fields=["value"])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from pythonnest.core.distributions import DistributionInfo, canonical_version, inspect_distribution, parse_filename
@@ -217,10 +217,9 @@ def add_stored_distributions(
         raise DuplicateFile("a batch names the same file twice")
     try:
         with transaction.atomic():
-            lock_catalog()
-            taken = File.objects.filter(filename__in=filenames).values_list("filename", flat=True).first()
-            if taken is not None:
-                raise DuplicateFile(f"{taken}: a file with this name already exists")
+            counter = lock_catalog()
+            # A name taken already is not looked for first: the unique index on
+            # File.filename refuses the insert, and the name is found below.
             first = batch[0].info
             project, new_project = Project.objects.get_or_create(
                 normalized_name=normalized_name,
@@ -241,11 +240,13 @@ def add_stored_distributions(
                     )
             if new_releases:
                 Release.objects.bulk_create(new_releases.values())
-                # Read back: MySQL's bulk_create does not return primary keys.
-                releases.update(
-                    (release.canonical_version, release)
-                    for release in Release.objects.filter(project=project, canonical_version__in=list(new_releases))
-                )
+                if connection.features.can_return_rows_from_bulk_insert:
+                    releases.update(new_releases)
+                else:  # older MySQL and MariaDB: read the new primary keys back
+                    releases.update(
+                        (release.canonical_version, release)
+                        for release in Release.objects.filter(project=project, canonical_version__in=list(new_releases))
+                    )
             files, events = [], []
             for index, (item, metadata_sha256) in enumerate(zip(batch, metadata_sha256s, strict=True)):
                 info, digests = item.info, item.digests
@@ -274,10 +275,14 @@ def add_stored_distributions(
                     }
                 )
             File.objects.bulk_create(files)
-            entries = record_events(events, source=source)
-    except BaseException:
+            entries = record_events(events, source=source, counter=counter)
+    except BaseException as exc:
         # The metadata blobs this batch wrote, unless a catalog row uses them.
         _remove_unreferenced(store, created_blobs)
+        if isinstance(exc, IntegrityError):
+            taken = File.objects.filter(filename__in=filenames).values_list("filename", flat=True).first()
+            if taken is not None:
+                raise DuplicateFile(f"{taken}: a file with this name already exists") from None
         raise
     logger.info(
         "added %d file(s) of %s, serials %d to %d", len(files), normalized_name, entries[0].serial, entries[-1].serial

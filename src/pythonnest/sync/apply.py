@@ -424,33 +424,41 @@ class Applier:
     def _finish(self, job: _ProjectJob) -> None:
         """Yanks and emptied releases once the project's files are in, then record its serial."""
         plan = job.plan
-        project = self._project(plan.name)
         local = state.local_project(plan.name)
-        if project is not None and local is not None and not local.is_local:
-            files_per_release: dict[str, int] = {}
-            for _sha256, canonical in local.files.values():
-                files_per_release[canonical] = files_per_release.get(canonical, 0) + 1
-            versions = set(plan.versions)
-            for canonical, (version, yanked, reason) in local.releases.items():
-                if not self.keep_deleted and not files_per_release.get(canonical) and canonical not in versions:
-                    services.remove_release(project, version, store=self.store, source=SOURCE)
-                    self.summary.releases_removed += 1
-                    self.reporter.event("removed", f"{plan.name} {version}")
-                    continue
-                wanted = plan.yanks.get(canonical)
-                if wanted is None or (wanted[0], wanted[1]) == (yanked, reason):
-                    continue
-                if wanted[0]:
-                    services.yank_release(project, version, wanted[1], source=SOURCE)
-                    self.summary.yanked += 1
-                    self.reporter.event("yanked", f"{plan.name} {version}" + (f": {wanted[1]}" if wanted[1] else ""))
-                else:
-                    services.unyank_release(project, version, source=SOURCE)
-                    self.summary.unyanked += 1
-                    self.reporter.event("unyanked", f"{plan.name} {version}")
+        changes = self._release_changes(plan, local) if local is not None and not local.is_local else []
+        # The Project row is read only when a release changes: most projects have none.
+        project = self._project(plan.name) if changes else None
+        for action, version, reason in changes:
+            if action == "remove":
+                services.remove_release(project, version, store=self.store, source=SOURCE)
+                self.summary.releases_removed += 1
+                self.reporter.event("removed", f"{plan.name} {version}")
+            elif action == "yank":
+                services.yank_release(project, version, reason, source=SOURCE)
+                self.summary.yanked += 1
+                self.reporter.event("yanked", f"{plan.name} {version}" + (f": {reason}" if reason else ""))
+            else:
+                services.unyank_release(project, version, source=SOURCE)
+                self.summary.unyanked += 1
+                self.reporter.event("unyanked", f"{plan.name} {version}")
         if not (job.failed or job.cut or self.summary.interrupted):
             state.record_project(self.upstream, plan.name, plan.serial, self.filter_digest)
         self.reporter.advance(projects=1)
+
+    def _release_changes(self, plan: ProjectPlan, local: state.LocalProject) -> list[tuple[str, str, str]]:
+        """(action, version, reason) for each release to remove, yank or un-yank, in catalog order."""
+        with_files = {canonical for _sha256, canonical in local.files.values()}
+        versions = set(plan.versions)
+        changes = []
+        for canonical, (version, yanked, reason) in local.releases.items():
+            if not self.keep_deleted and canonical not in with_files and canonical not in versions:
+                changes.append(("remove", version, ""))
+                continue
+            wanted = plan.yanks.get(canonical)
+            if wanted is None or (wanted[0], wanted[1]) == (yanked, reason):
+                continue
+            changes.append(("yank", version, wanted[1]) if wanted[0] else ("unyank", version, ""))
+        return changes
 
     # -- removals ----------------------------------------------------------------
 
