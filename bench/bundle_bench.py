@@ -62,7 +62,14 @@ def instance(root: Path, name: str) -> dict:
 
 
 def timed(argv: list[str], env: dict | None = None) -> tuple[float, int]:
-    """Seconds and peak RSS (KiB) of one command, through GNU time."""
+    """Seconds and peak RSS (KiB) of one command, through GNU time.
+
+    Every timed command starts after a ``sync`` and a second's rest: the
+    page cache's dirty pages left by one step would otherwise slow the
+    writes, or be flushed by the sync, of the next.
+    """
+    os.sync()
+    time.sleep(1)
     start = time.perf_counter()
     result = subprocess.run(["/usr/bin/time", "-v", *argv], env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -118,7 +125,6 @@ def throughput(root: Path, large: bool = False) -> dict:
     bundle = root / "bundle.tar"
     export_seconds, _ = timed([MANAGE, "export", "--no-progress", "--tag", "bench", "--archive", str(bundle)], source)
     tar_file = root / "plain.tar"
-    subprocess.run(["sync"], check=True)
     tar_c_seconds, _ = timed(["tar", "cf", str(tar_file), "--exclude=.incoming", "-C", str(blobs), "."])
     # export fsyncs what it writes, import syncs before its transaction:
     # tar followed by sync is the like-for-like comparison.
@@ -192,11 +198,12 @@ def main() -> int:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--large", action="store_true", help="a bundle of about 1 GB of real wheels (more downloads)")
+    parser.add_argument("--rounds", type=int, default=1, help="throughput measurements, each on fresh instances")
     options = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="pythonnest-bundle-bench-"))
     try:
-        if not options.skip_throughput:
-            result = throughput(root, options.large)
+        for round_number in range(options.rounds if not options.skip_throughput else 0):
+            result = throughput(root / f"round-{round_number}", options.large)
             megabytes = result["bytes"] / 1e6
             print(f"throughput: {result['files']} real wheels, {megabytes:.1f} MB")
             for ours, theirs in (("export", "tar_c"), ("import", "tar_x")):
