@@ -63,6 +63,21 @@ def test_bad_bytes_never_reach_the_store(tmp_path, checks, message):
     assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
 
 
+@pytest.mark.parametrize(
+    ("checks", "message"),
+    [
+        ({"expected_sha256": "0" * 64}, "does not match"),
+        ({"expected_sha256": hashlib.sha256(b"some bytes").hexdigest(), "expected_size": 3}, "more than the 3"),
+        ({"expected_sha256": hashlib.sha256(b"some bytes").hexdigest(), "expected_size": 100}, "100 expected"),
+    ],
+)
+def test_check_refuses_what_stage_refuses(checks, message):
+    with pytest.raises(IntegrityFailure, match=message):
+        LocalBlobStore.check([b"some", b" bytes"], **checks)
+    digests = LocalBlobStore.check([b"some", b" bytes"], expected_sha256=hashlib.sha256(b"some bytes").hexdigest())
+    assert (digests.sha256, digests.size) == (hashlib.sha256(b"some bytes").hexdigest(), 10)
+
+
 def test_an_interrupted_stream_leaves_nothing(tmp_path):
     store = LocalBlobStore(tmp_path)
 

@@ -274,16 +274,14 @@ def check_local_conflicts(facts: ManifestFacts) -> None:
 def stage_blobs(
     source: BundleSource,
     facts: ManifestFacts,
-    store: LocalBlobStore,
+    store: LocalBlobStore | None,
     on_blob: Callable[[int], None],
-    *,
-    keep: bool = True,
 ) -> None:
-    """Verify every blob of the bundle (or only those the index wants) and stage them.
+    """Verify every blob of the bundle (or only those the index wants) and stage them in ``store``.
 
-    The staged paths are kept in the index, for ``_store_blobs``; with
-    ``keep`` False each is deleted once verified (verify-bundle).
-    Raises BundleError naming the damaged or missing blob and where it is;
+    The staged paths are kept in the index, for ``_store_blobs``. Without a
+    store (verify-bundle) each blob is only hashed and checked, and nothing
+    is written. Raises BundleError naming the damaged or missing blob and where it is;
     nothing staged is left behind then.
     """
     index = facts.index
@@ -298,16 +296,16 @@ def stage_blobs(
                 continue
             chunks = iter(functools.partial(stream.read, CHUNK_SIZE), b"")
             try:
-                # md5 and blake2 come from the manifest; one sync of the store follows.
-                blob = store.stage(chunks, expected_sha256=sha256, expected_size=size, only_sha256=True, sync=False)
+                if store is None:
+                    LocalBlobStore.check(chunks, expected_sha256=sha256, expected_size=size)
+                else:
+                    # md5 and blake2 come from the manifest; one sync of the store follows.
+                    blob = store.stage(chunks, expected_sha256=sha256, expected_size=size, only_sha256=True, sync=False)
+                    index.set_staged(sha256, str(blob.path))
             except IntegrityFailure as exc:
                 raise BundleError(f"{where}: blob {sha256} is damaged: {exc}") from exc
             except TAR_ERRORS as exc:
                 raise BundleError(f"{where}: unreadable or corrupt while reading blob {sha256} ({exc})") from exc
-            if keep:
-                index.set_staged(sha256, str(blob.path))
-            else:
-                blob.discard()
             on_blob(size)
         missing, first = index.missing()
         if missing:
@@ -489,8 +487,7 @@ def verify_bundle(
         facts = None
         try:
             facts = read_manifest(source, options, Path(scratch) / "index.sqlite3")
-            throwaway = LocalBlobStore(Path(scratch) / "blobs")
-            stage_blobs(source, facts, throwaway, on_blob, keep=False)
+            stage_blobs(source, facts, None, on_blob)
             return facts
         finally:
             source.close()

@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -49,6 +49,29 @@ class _Hasher:
     def digests(self) -> Digests:
         md5, blake2 = (other.hexdigest() for other in self.others) if self.others else ("", "")
         return Digests(self.sha256.hexdigest(), md5, blake2, self.size)
+
+
+def _checked(
+    chunks: Iterable[bytes], hasher: _Hasher, expected_size: int | None, max_size: int | None
+) -> Iterator[bytes]:
+    """The chunks, each hashed and refused as soon as the bytes run over a limit."""
+    for chunk in chunks:
+        hasher.update(chunk)
+        if max_size is not None and hasher.size > max_size:
+            raise IntegrityFailure(f"more than {max_size} bytes")
+        if expected_size is not None and hasher.size > expected_size:
+            raise IntegrityFailure(f"more than the {expected_size} bytes expected")
+        yield chunk
+
+
+def _checked_digests(hasher: _Hasher, expected_sha256: str | None, expected_size: int | None) -> Digests:
+    """The digests once every chunk went through; raises IntegrityFailure for a short or different blob."""
+    digests = hasher.digests()
+    if expected_size is not None and digests.size != expected_size:
+        raise IntegrityFailure(f"{digests.size} bytes received, {expected_size} expected")
+    if expected_sha256 is not None and digests.sha256 != expected_sha256.lower():
+        raise IntegrityFailure(f"sha256 {digests.sha256} does not match the expected {expected_sha256}")
+    return digests
 
 
 class StagedBlob:
@@ -146,25 +169,27 @@ class LocalBlobStore:
         hasher = _Hasher(only_sha256)
         try:
             with os.fdopen(fd, "wb") as handle:
-                for chunk in chunks:
-                    hasher.update(chunk)
-                    if max_size is not None and hasher.size > max_size:
-                        raise IntegrityFailure(f"more than {max_size} bytes")
-                    if expected_size is not None and hasher.size > expected_size:
-                        raise IntegrityFailure(f"more than the {expected_size} bytes expected")
+                for chunk in _checked(chunks, hasher, expected_size, max_size):
                     handle.write(chunk)
                 handle.flush()
                 if sync:
                     os.fsync(handle.fileno())
-            digests = hasher.digests()
-            if expected_size is not None and digests.size != expected_size:
-                raise IntegrityFailure(f"{digests.size} bytes received, {expected_size} expected")
-            if expected_sha256 is not None and digests.sha256 != expected_sha256.lower():
-                raise IntegrityFailure(f"sha256 {digests.sha256} does not match the expected {expected_sha256}")
+            digests = _checked_digests(hasher, expected_sha256, expected_size)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
         return StagedBlob(self, path, digests)
+
+    @staticmethod
+    def check(chunks: Iterable[bytes], *, expected_sha256: str, expected_size: int | None = None) -> Digests:
+        """Hash ``chunks`` and check them as ``stage`` does, writing nothing (``verify-bundle``).
+
+        Raises IntegrityFailure when the size or the sha256 is not the one expected.
+        """
+        hasher = _Hasher(only_sha256=True)
+        for _chunk in _checked(chunks, hasher, expected_size, None):
+            pass
+        return _checked_digests(hasher, expected_sha256, expected_size)
 
     def adopt(self, staged_path: str | Path, sha256: str) -> bool:
         """Move a staged file, already verified to hold ``sha256``, into place; True when the blob is new.
