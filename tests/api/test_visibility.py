@@ -17,7 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from pythonnest.api.negotiation import JSON_V1
-from pythonnest.core import access, accounts, tokens
+from pythonnest.core import access, accounts, services, tokens
 from pythonnest.core.journal import Action, current_serial
 from pythonnest.core.models import File, JournalEntry, Project
 from pythonnest.core.projects import set_project_private
@@ -212,6 +212,17 @@ def test_the_changelog_hides_it(client, requester):
     assert names == ({PUBLIC, OTHER, SECRET} if sees else {PUBLIC, OTHER})
 
 
+@pytest.mark.parametrize("who", ["anonymous", "another user", "member", "member's token"])
+def test_the_changelog_hides_a_deleted_private_projects_history(client, catalog, store, who):
+    make_auth, sees = REQUESTERS[who]
+    auth = make_auth()
+    services.remove_project(catalog, store=store, source="test")
+    rows = rpc(client, auth, "changelog_since_serial", 0)
+    assert {row[0] for row in rows} == ({PUBLIC, OTHER, SECRET} if sees else {PUBLIC, OTHER})
+    if sees:
+        assert rows[-1][0] == SECRET and rows[-1][3] == "remove project"
+
+
 def test_search_hides_it(client, requester):
     auth, sees = requester
     found = {hit["name"] for hit in rpc(client, auth, "search", {"summary": "summary"}, "or")}
@@ -243,6 +254,23 @@ def test_making_it_public_again_shows_it_at_once(client, catalog):
     assert entry.data == {"group": ""}
     assert SECRET.encode() in client.get("/simple/").content
     assert client.get(f"/simple/{SECRET}/").status_code == 200
+
+
+def test_changes_made_while_it_was_private_stay_hidden_once_it_is_public(client, catalog, store, tmp_path):
+    add_distribution_path(build_wheel(tmp_path, SECRET, "2.0"), store=store)
+    set_project_private(catalog, None, source="test")
+    add_distribution_path(build_wheel(tmp_path, SECRET, "3.0"), store=store)
+    rows = [row for row in rpc(client, {}, "changelog_since_serial", 0) if row[0] == SECRET]
+    # What was uploaded while it was public (1.0), the change that made it public, and what came after.
+    assert [(row[1], row[3]) for row in rows] == [
+        ("1.0", "add py3 file pn_secret-1.0-py3-none-any.whl"),
+        ("1.0", "add source file pn_secret-1.0.tar.gz"),
+        (None, "make public"),
+        ("3.0", "add py3 file pn_secret-3.0-py3-none-any.whl"),
+    ]
+    # A member of the group also sees the change that made it private, and 2.0.
+    member = basic_auth("member", PASSWORD)
+    assert len([row for row in rpc(client, member, "changelog_since_serial", 0) if row[0] == SECRET]) == 6
 
 
 def test_making_it_private_is_one_journaled_change(catalog):

@@ -48,7 +48,13 @@ def test_the_section_sets_everything_and_flags_win(tmp_path):
     filters = options.filters
     assert options.url == "http://nest/simple/" and not options.init_all and options.limit == 10
     assert (options.retry, options.timeout, options.nocontinue, options.workers) == (0, 2.5, True, 4)
-    assert options.keep_deleted and options.verify_all_digests and not options.xmlrpc and not options.json_api and options.ca_bundle == ca
+    assert (
+        options.keep_deleted
+        and options.verify_all_digests
+        and not options.xmlrpc
+        and not options.json_api
+        and options.ca_bundle == ca
+    )
     assert filters.latest == 1 and filters.allow == ("d",) and filters.packages == ("six", "zope-interface")
     assert [pattern.pattern for pattern in filters.block_regex] == ["bad-.*", ".*-evil"]
     assert filters.requirements == (tmp_path / "reqs/a.txt", tmp_path / "other.txt")

@@ -229,8 +229,13 @@ def changelog_last_serial(context: CallContext) -> int:
 
 
 def _changelog(context: CallContext, entries, with_ids: bool = True) -> list[list]:
-    """Journal rows as PyPI lists them; a project that still exists is named as it displays."""
-    entries = entries.exclude(project_name__in=context.viewer.hidden_project_names())
+    """Journal rows as PyPI lists them; a project that still exists is named as it displays.
+
+    Hidden: the whole history of a project that is private now, and every
+    change made while a project was private (a deleted private project's too).
+    """
+    viewer = context.viewer
+    entries = entries.exclude(project_name__in=viewer.hidden_project_names()).filter(viewer.visible_history())
     display_name = Project.objects.filter(normalized_name=OuterRef("project_name")).values("name")[:1]
     entries = entries.annotate(display_name=Subquery(display_name)).order_by("serial")[:CHANGELOG_LIMIT]
     rows = []

@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from pythonnest.core.exceptions import Forbidden, InvalidRole, NotAuthenticated
-from pythonnest.core.models import ApiToken, Project, Role
+from pythonnest.core.models import ApiToken, JournalEntry, Project, Role
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,27 @@ class Viewer:
                 private &= Q(**{f"{prefix}pk": self.only_project_id})
             condition |= private
         return condition
+
+    def visible_history(self) -> Q:
+        """The filter on journal entries this viewer may read.
+
+        Those made while their project was public or private to this viewer,
+        and none of a deleted project that was private, to others, when it
+        was deleted (a project that exists is judged by ``hidden_project_names``).
+        """
+        seen = Q(private_group_id__isnull=True)
+        if self.group_ids:
+            private = Q(private_group_id__in=sorted(self.group_ids))
+            if self.only_project_id is not None:
+                private &= Q(project_name__in=Project.objects.filter(pk=self.only_project_id).values("normalized_name"))
+            seen |= private
+        deleted_private = (
+            JournalEntry.objects.filter(action=JournalEntry.Action.REMOVE_PROJECT, private_group_id__isnull=False)
+            .exclude(seen)
+            .exclude(project_name__in=Project.objects.values("normalized_name"))
+            .values("project_name")
+        )
+        return seen & ~Q(project_name__in=deleted_private)
 
     def hidden_project_names(self):
         """A subquery of the normalized names of private projects this viewer must not see."""

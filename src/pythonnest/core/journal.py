@@ -41,10 +41,12 @@ def record_event(
     data: dict | None = None,
     submitted_by: str = "",
     counter: SerialCounter | None = None,
+    private_group_id: int | None = None,
 ) -> JournalEntry:
     """Write one journal entry and move ``Project.last_serial`` to its serial.
 
-    ``project`` is a Project, or a normalized name when the project is gone.
+    ``project`` is a Project, or a normalized name when the project is gone;
+    then ``private_group_id`` is the group it was private to, if it was.
     ``counter`` is what ``lock_catalog()`` returned earlier in this same
     transaction, which saves taking the lock twice.
     """
@@ -62,6 +64,7 @@ def record_event(
         data=data or {},
         source=source,
         submitted_by=submitted_by,
+        private_group_id=project.private_group_id if isinstance(project, Project) else private_group_id,
     )
     if isinstance(project, Project) and project.pk is not None:
         Project.objects.filter(pk=project.pk).update(last_serial=entry.serial)
@@ -94,6 +97,7 @@ def record_events(events: list[dict], *, source: str, counter: SerialCounter | N
             filename=event.get("filename", ""),
             data=event.get("data") or {},
             source=source,
+            private_group_id=event["project"].private_group_id,
         )
         for index, event in enumerate(events)
     ]

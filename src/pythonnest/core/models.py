@@ -176,6 +176,11 @@ class JournalEntry(models.Model):
     source = models.CharField(max_length=20)
     submitted_by = models.CharField(max_length=150, blank=True, default="")
     created = models.DateTimeField(default=timezone.now, db_index=True)
+    # The id of the project's private group just after the change, null when
+    # it was public: the history of a private project stays private, even
+    # once the project is deleted (the XML-RPC changelog reads it). Not a
+    # foreign key: a deleted group must not turn the history public.
+    private_group_id = models.IntegerField(null=True, blank=True)
 
     class Meta:
         app_label = "pythonnest"

@@ -533,6 +533,7 @@ def remove_project(project: Project, *, store: LocalBlobStore, source: str, subm
             Action.REMOVE_PROJECT,
             source=source,
             submitted_by=submitted_by,
+            private_group_id=project.private_group_id,
             data={"filenames": sorted(file.filename for file in files), "versions": sorted(versions)},
         )
         _forget_files(project, files, entry.serial, store)
