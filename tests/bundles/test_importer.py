@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
 
-from pythonnest.bundles import signing
+from pythonnest.bundles import importer, signing
 from pythonnest.bundles.importer import ImportOptions, check_sequence, read_manifest
 from pythonnest.bundles.reader import open_bundle
 from pythonnest.core import peers, services
@@ -71,7 +71,15 @@ def exported(catalog, tmp_path):
 # -- the round trip ------------------------------------------------------------------------
 
 
-def test_importing_makes_the_catalog_equal_to_the_source(exported, become_another_instance):
+@pytest.fixture(params=["written in turn", "written behind"])
+def blob_writes(request, monkeypatch):
+    """Blobs written as they are hashed, or (as large ones are) by the store's writer thread."""
+    if request.param == "written behind":
+        monkeypatch.setattr(importer, "BACKGROUND_WRITE_SIZE", 0)
+    return request.param
+
+
+def test_importing_makes_the_catalog_equal_to_the_source(exported, become_another_instance, blob_writes):
     bundle, source_state = exported
     store = become_another_instance()
     summary, plan = import_paths(bundle.path, store)
@@ -330,7 +338,7 @@ def assert_refused(bundle_path: Path, store, message: str, **options) -> None:
     assert staging_files(store) == []
 
 
-def test_a_flipped_byte_in_a_blob_is_named(exported, become_another_instance):
+def test_a_flipped_byte_in_a_blob_is_named(exported, become_another_instance, blob_writes):
     bundle, _ = exported
     victim = max((bundle.path / "blobs").iterdir())
     flip_byte(victim)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pytest
 
@@ -87,6 +88,49 @@ def test_an_interrupted_stream_leaves_nothing(tmp_path):
 
     with pytest.raises(ConnectionError):
         store.stage(chunks())
+    assert incoming(store) == []
+
+
+def test_a_background_write_stores_the_same_bytes(tmp_path):
+    store = LocalBlobStore(tmp_path)
+    chunks = [bytes([number]) * (100_000 + number) for number in range(40)]
+    data = b"".join(chunks)
+    staged = store.stage(iter(chunks), expected_sha256=hashlib.sha256(data).hexdigest(), background_write=True)
+    assert staged.commit()
+    assert store.path_for(staged.sha256).read_bytes() == data
+    assert staged.digests.md5 == hashlib.md5(data).hexdigest() and staged.digests.size == len(data)
+
+
+@pytest.mark.parametrize("failure", ["the stream", "the digest", "the disk"])
+def test_a_failed_background_write_leaves_nothing(tmp_path, monkeypatch, failure):
+    store = LocalBlobStore(tmp_path)
+
+    def chunks():
+        yield b"a" * 100_000
+        yield b"b" * 100_000
+        if failure == "the stream":
+            raise ConnectionError("peer went away")
+
+    if failure == "the disk":
+        real_fdopen = os.fdopen
+
+        class FullDisk:
+            def __init__(self, fd, mode):
+                self.handle = real_fdopen(fd, mode)
+
+            def write(self, chunk):
+                raise OSError(28, "No space left on device")
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc_info):
+                self.handle.close()
+
+        monkeypatch.setattr(os, "fdopen", FullDisk)
+    expected = {"the stream": ConnectionError, "the digest": IntegrityFailure, "the disk": OSError}[failure]
+    with pytest.raises(expected):
+        store.stage(chunks(), expected_sha256="0" * 64, background_write=True)
     assert incoming(store) == []
 
 

@@ -51,6 +51,8 @@ from pythonnest.storage.local import CHUNK_SIZE, LocalBlobStore
 
 logger = logging.getLogger(__name__)
 _HASHED_FIELD = re.compile(r"^[0-9a-f]*\Z")
+# Blobs this large are written in the store's writer thread while the next chunk is read and hashed.
+BACKGROUND_WRITE_SIZE = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -300,7 +302,14 @@ def stage_blobs(
                     LocalBlobStore.check(chunks, expected_sha256=sha256, expected_size=size)
                 else:
                     # md5 and blake2 come from the manifest; one sync of the store follows.
-                    blob = store.stage(chunks, expected_sha256=sha256, expected_size=size, only_sha256=True, sync=False)
+                    blob = store.stage(
+                        chunks,
+                        expected_sha256=sha256,
+                        expected_size=size,
+                        only_sha256=True,
+                        sync=False,
+                        background_write=size >= BACKGROUND_WRITE_SIZE,
+                    )
                     index.set_staged(sha256, str(blob.path))
             except IntegrityFailure as exc:
                 raise BundleError(f"{where}: blob {sha256} is damaged: {exc}") from exc

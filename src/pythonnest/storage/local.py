@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -120,6 +121,7 @@ class LocalBlobStore:
         self.root = Path(root)
         self.temporary_dir = self.root / ".incoming"
         self._temporary_ready = False
+        self._writer: ThreadPoolExecutor | None = None
 
     @staticmethod
     def relative_path(sha256: str) -> str:
@@ -150,6 +152,7 @@ class LocalBlobStore:
         prefix: str = "blob-",
         only_sha256: bool = False,
         sync: bool = True,
+        background_write: bool = False,
     ) -> StagedBlob:
         """Write ``chunks`` to a temporary file while hashing them.
 
@@ -158,6 +161,9 @@ class LocalBlobStore:
         skips the md5 and blake2 digests when the caller knows them already;
         ``sync=False`` leaves the fsync to the caller (one ``os.sync()`` for a
         whole batch is much cheaper than one fsync per blob).
+        ``background_write`` writes each chunk in the store's writer thread
+        while the next one is read and hashed, one write in flight: for
+        blobs of megabytes read from a file (an import), not for small ones.
         Raises IntegrityFailure when the size or digest is not the one
         expected, or the bytes exceed ``max_size``; nothing is left behind.
         """
@@ -169,8 +175,11 @@ class LocalBlobStore:
         hasher = _Hasher(only_sha256)
         try:
             with os.fdopen(fd, "wb") as handle:
-                for chunk in _checked(chunks, hasher, expected_size, max_size):
-                    handle.write(chunk)
+                if background_write:
+                    self._write_behind(handle, _checked(chunks, hasher, expected_size, max_size))
+                else:
+                    for chunk in _checked(chunks, hasher, expected_size, max_size):
+                        handle.write(chunk)
                 handle.flush()
                 if sync:
                     os.fsync(handle.fileno())
@@ -179,6 +188,23 @@ class LocalBlobStore:
             path.unlink(missing_ok=True)
             raise
         return StagedBlob(self, path, digests)
+
+    def _write_behind(self, handle: BinaryIO, chunks: Iterator[bytes]) -> None:
+        """Write each chunk in the writer thread while the caller's thread reads and hashes the next."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-writer")
+        writing: Future | None = None
+        try:
+            for chunk in chunks:
+                if writing is not None:
+                    writing.result()
+                writing = self._writer.submit(handle.write, chunk)
+            if writing is not None:
+                writing.result()
+        finally:
+            # Never let the file close under a write in flight.
+            if writing is not None:
+                wait([writing])
 
     @staticmethod
     def check(chunks: Iterable[bytes], *, expected_sha256: str, expected_size: int | None = None) -> Digests:
