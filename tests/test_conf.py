@@ -93,6 +93,7 @@ def test_database_engine_accepts_dotted_and_short_names(tmp_path, value, engine)
         ("XSENDFILE_NGINX_PREFIX = internal\n", "XSENDFILE_NGINX_PREFIX"),
         ("LANGUAGE_CODE = de\n", "LANGUAGE_CODE"),
         ("LANGUAGE_CODE = french\n", "LANGUAGE_CODE"),
+        ("TRUSTED_PROXIES = 10.0.0.1 nginx\n", "TRUSTED_PROXIES"),
     ],
 )
 def test_a_bad_value_names_the_key_and_the_file(tmp_path, body, key):
@@ -228,3 +229,11 @@ def test_upload_size_and_registration_defaults(tmp_path):
 def test_language_code_is_normalized(tmp_path, value, code):
     path = write_ini(tmp_path, f"ROOT_PATH = {tmp_path / 'data'}\nLANGUAGE_CODE = {value}\n")
     assert conf.load_config(path).language_code == code
+
+
+def test_trusted_proxies_take_addresses_and_networks(tmp_path):
+    path = write_ini(tmp_path, f"ROOT_PATH = {tmp_path / 'data'}\nTRUSTED_PROXIES = 127.0.0.1, 10.1.0.0/16\n  ::1\n")
+    config = conf.load_config(path)
+    assert [str(network) for network in config.trusted_proxies] == ["127.0.0.1/32", "10.1.0.0/16", "::1/128"]
+    assert config.effective_values()["TRUSTED_PROXIES"] == "127.0.0.1/32 10.1.0.0/16 ::1/128"
+    assert conf.load_config(write_ini(tmp_path, f"ROOT_PATH = {tmp_path / 'data'}\n")).trusted_proxies == ()

@@ -9,6 +9,7 @@ and the file.
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import os
 import re
 import secrets
@@ -77,6 +78,12 @@ DEFAULTS: list[tuple[str, str | None, str]] = [
     ("DATABASE_PORT", "", ""),
     ("MAX_UPLOAD_SIZE", "100M", "largest file twine may upload, in bytes or with a K, M or G suffix"),
     ("ALLOW_REGISTRATION", "false", "let visitors create their own accounts in the web interface"),
+    (
+        "TRUSTED_PROXIES",
+        "",
+        "addresses or networks of your reverse proxies, separated by spaces or commas; a request from one of them "
+        "is from the address its X-Forwarded-For gives (the login throttle counts per client address)",
+    ),
 ]
 SECRET_KEYS = {"DATABASE_PASSWORD"}
 
@@ -103,6 +110,7 @@ class Config:
     database_port: str
     max_upload_size: int = 100 * 1024 * 1024
     allow_registration: bool = False
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # Other sections ([update], [export], ...) are kept raw for their owners.
     sections: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -133,6 +141,7 @@ class Config:
             "DATABASE_PORT": self.database_port,
             "MAX_UPLOAD_SIZE": str(self.max_upload_size),
             "ALLOW_REGISTRATION": str(self.allow_registration).lower(),
+            "TRUSTED_PROXIES": " ".join(str(network) for network in self.trusted_proxies),
         }
         return values
 
@@ -203,6 +212,17 @@ def _size(key: str, value: str, path: Path) -> int:
     if not number.isdigit() or int(number) == 0:
         raise ConfigError(f"{path}: {key} = {value!r} is not a size (use bytes, or a number with K, M or G)")
     return int(number) * SIZE_SUFFIXES[suffix]
+
+
+def _networks(key: str, value: str, path: Path) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Addresses and networks (``10.0.0.1``, ``10.0.0.0/8``, ``::1``), separated by spaces or commas."""
+    networks = []
+    for word in value.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(word, strict=False))
+        except ValueError:
+            raise ConfigError(f"{path}: {key}: {word!r} is not an IP address or network") from None
+    return tuple(networks)
 
 
 def _engine(value: str, path: Path) -> str:
@@ -287,6 +307,7 @@ def load_config(path: Path | None = None) -> Config:
         database_port=port,
         max_upload_size=_size("MAX_UPLOAD_SIZE", values["MAX_UPLOAD_SIZE"] or "100M", path),
         allow_registration=_boolean("ALLOW_REGISTRATION", values["ALLOW_REGISTRATION"], path),
+        trusted_proxies=_networks("TRUSTED_PROXIES", values["TRUSTED_PROXIES"], path),
         sections=sections,
     )
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.core.cache import cache
 from django.test import Client
 
+from pythonnest.api.auth import client_address
 from pythonnest.core import accounts
 from pythonnest.core.exceptions import AuthenticationFailed
 from pythonnest.core.models import FailedLogin
@@ -114,6 +116,43 @@ def test_login_is_throttled_even_with_the_right_password(client, alice):
     assert _signed_in_user_id(client) is None
     # Another address is not affected.
     assert _login(client, REMOTE_ADDR="192.0.2.7").status_code == 302
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_behind_a_trusted_proxy_the_throttle_counts_per_forwarded_client(client, alice, settings, trusted):
+    networks = (ipaddress.ip_network("10.0.0.0/8"),) if trusted else ()
+    settings.PYTHONNEST = dataclasses.replace(settings.PYTHONNEST, trusted_proxies=networks)
+    via_proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    attacker = {**via_proxy, "HTTP_X_FORWARDED_FOR": "198.51.100.9, 10.0.0.3"}
+    for _ in range(accounts.LOGIN_FAILURE_LIMIT):
+        assert _login(client, password="wrong-password", **attacker).status_code == 200
+    assert _login(client, **attacker).status_code == 429
+    # Another client behind the same proxies: a client of its own, unless the proxy is not trusted.
+    other = {**via_proxy, "HTTP_X_FORWARDED_FOR": "192.0.2.7"}
+    assert _login(client, **other).status_code == (302 if trusted else 429)
+    # A forged X-Forwarded-For from a client that is not a proxy changes nothing.
+    forged = {"REMOTE_ADDR": "198.51.100.9", "HTTP_X_FORWARDED_FOR": "192.0.2.8"}
+    assert _login(client, **forged).status_code == (429 if trusted else 302)
+
+
+@pytest.mark.parametrize(
+    ("remote", "forwarded", "client"),
+    [
+        ("10.0.0.2", "192.0.2.1", "192.0.2.1"),
+        ("10.0.0.2", "203.0.113.5, 192.0.2.1, 10.0.0.3", "192.0.2.1"),  # the left part may be forged
+        ("10.0.0.2", "", "10.0.0.2"),
+        ("10.0.0.2", "10.0.0.4, 10.0.0.3", "10.0.0.4"),
+        ("10.0.0.2", "not-an-address", "10.0.0.2"),
+        ("10.0.0.2", "2001:db8::1", "2001:db8::1"),
+        ("192.0.2.1", "10.0.0.9", "192.0.2.1"),  # not from a proxy: the header is not believed
+    ],
+)
+def test_the_client_address_behind_trusted_proxies(rf, settings, remote, forwarded, client):
+    settings.PYTHONNEST = dataclasses.replace(
+        settings.PYTHONNEST, trusted_proxies=(ipaddress.ip_network("10.0.0.0/8"),)
+    )
+    request = rf.get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_address(request) == client
 
 
 def test_web_and_http_basic_share_the_throttle(client, alice):

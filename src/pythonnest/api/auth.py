@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from pythonnest.api.responses import error
@@ -48,7 +50,38 @@ def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
 
 
 def client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    """The address of the client: the peer's, or, from a trusted reverse proxy, its ``X-Forwarded-For``.
+
+    Each proxy appends the address it received the request from, so the
+    list is read from the right, skipping trusted proxies; the first
+    address that is not one is the client (anything left of it may be forged).
+    """
+    address = request.META.get("REMOTE_ADDR", "") or "unknown"
+    trusted = settings.PYTHONNEST.trusted_proxies
+    if not trusted or not _is_trusted(address, trusted):
+        return address
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    for hop in reversed(forwarded):
+        if not _is_trusted(hop, trusted):
+            return hop if _is_address(hop) else address
+        address = hop
+    return address
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_trusted(text: str, networks) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
 
 
 def authenticate_basic(request: HttpRequest) -> Identity:
