@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 
 from pythonnest.storage.local import LocalBlobStore
 from tests.support.builders import DATA
@@ -16,6 +17,14 @@ def pytest_sessionfinish(session, exitstatus):
     run_root = os.environ.get("PYTHONNEST_TEST_RUN_ROOT")
     if run_root:
         shutil.rmtree(run_root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: pages are cached by serial, and every test's serials start at 1."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import hashlib
 import re
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -389,6 +390,24 @@ def test_query_count_does_not_grow_with_releases_and_files(client, store, tmp_pa
         add_distribution_path(build_sdist(tmp_path / "big", "big", version), store=store)
     assert count_queries(client, "/pypi/big/json") == count_queries(client, "/pypi/small/json")
     assert count_queries(client, "/pypi/big/2.0/json") == count_queries(client, "/pypi/small/1.0/json")
+    cache.clear()
     # The project, its releases, the latest release in full, and the files.
     assert count_queries(client, "/pypi/big/json") == 4
     assert count_queries(client, "/pypi/big/2.0/json") == 3
+    # Then from the cache: the project's row only.
+    assert count_queries(client, "/pypi/big/json") == 1
+    assert count_queries(client, "/pypi/big/2.0/json") == 1
+
+
+def test_a_cached_document_follows_every_change_and_each_host(client, store, tmp_path):
+    add_versions(store, tmp_path / "a", "alpha", ["1.0"])
+    assert client.get("/pypi/alpha/json").json()["info"]["version"] == "1.0"
+    add_distribution_path(build_wheel(tmp_path / "b", "alpha", "2.0"), store=store)
+    assert client.get("/pypi/alpha/json").json()["info"]["version"] == "2.0"
+    yank_release(Project.objects.get(normalized_name="alpha"), "2.0", "broken", source="test")
+    document = client.get("/pypi/alpha/json").json()
+    assert document["info"]["version"] == "1.0" and document["releases"]["2.0"][0]["yanked_reason"] == "broken"
+    other_host = client.get("/pypi/alpha/2.0/json", HTTP_HOST="mirror.example.org").json()
+    assert other_host["urls"][0]["url"].startswith("http://mirror.example.org/packages/")
+    assert client.get("/pypi/alpha/2.0/json").json()["urls"][0]["url"].startswith("http://testserver/packages/")
+    assert client.get("/pypi/alpha/9.0/json").status_code == 404

@@ -3,14 +3,19 @@
 The documents have Warehouse's shape key for key, so tools written against
 pypi.org (bandersnatch, pip-audit, poetry, renovate) read them unchanged.
 Each page costs a fixed number of queries, however many releases and files
-the project has.
+the project has, and is then kept in the cache under the project's
+``last_serial``: any change to the project moves the serial, so a stale
+document is never served.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from urllib.parse import quote
 
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import get_script_prefix
@@ -170,8 +175,29 @@ def site_root(request: HttpRequest) -> str:
     return request.build_absolute_uri(get_script_prefix())
 
 
-def _respond(project: Project, document: dict) -> HttpResponse:
-    body = json.dumps(document, separators=(",", ":"))
+def _cached(request: HttpRequest, project: Project, what: str, build: Callable[[], bytes | None]) -> bytes | None:
+    """The document's body from the cache, else ``build()``'s (None, a 404, is not kept).
+
+    Keyed by the project's serial, and by the site root its URLs are made of
+    (a mirror is reached under several names). Who may read it was checked
+    before: the body is the same for everyone who may.
+    """
+    # Hashed: a Host header or a version in a URL is anybody's text, and cache keys must stay short and plain.
+    variant = hashlib.sha256(f"{site_root(request)}\n{what}".encode()).hexdigest()[:24]
+    key = f"json-api:{project.normalized_name}:{project.pk}:{project.last_serial}:{variant}"
+    body = cache.get(key)
+    if body is None:
+        body = build()
+        if body is not None:
+            cache.set(key, body, timeout=3600)
+    return body
+
+
+def _encoded(document: dict) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _respond(project: Project, body: bytes) -> HttpResponse:
     response = HttpResponse(body, content_type=JSON_CONTENT_TYPE)
     for header, value in CORS_HEADERS.items():
         response[header] = value
@@ -210,12 +236,19 @@ def json_project(request: HttpRequest, name: str) -> HttpResponse:
     project = _find_project(request, name, request.resolver_match.url_name)
     if isinstance(project, HttpResponse):
         return project
-    releases = list(Release.objects.filter(project=project).values(*RELEASE_SUMMARY_FIELDS))
-    latest = latest_release(releases)
-    if latest is None:
+
+    def build() -> bytes | None:
+        releases = list(Release.objects.filter(project=project).values(*RELEASE_SUMMARY_FIELDS))
+        latest = latest_release(releases)
+        if latest is None:
+            return None
+        release = Release.objects.get(pk=latest["id"])
+        return _encoded(json_document(project, release, site_root(request), releases))
+
+    body = _cached(request, project, "project", build)
+    if body is None:
         return not_found(f"{project.name} has no releases")
-    release = Release.objects.get(pk=latest["id"])
-    return _respond(project, json_document(project, release, site_root(request), releases))
+    return _respond(project, body)
 
 
 @require_safe
@@ -223,7 +256,13 @@ def json_release(request: HttpRequest, name: str, version: str) -> HttpResponse:
     project = _find_project(request, name, request.resolver_match.url_name, version=version)
     if isinstance(project, HttpResponse):
         return project
-    release = Release.objects.filter(project=project, canonical_version=canonical_version(version)).first()
-    if release is None:
+    canonical = canonical_version(version)
+
+    def build() -> bytes | None:
+        release = Release.objects.filter(project=project, canonical_version=canonical).first()
+        return None if release is None else _encoded(json_document(project, release, site_root(request)))
+
+    body = _cached(request, project, f"release:{canonical}", build)
+    if body is None:
         return not_found(f"{project.name} has no release {version!r}")
-    return _respond(project, json_document(project, release, site_root(request)))
+    return _respond(project, body)
