@@ -497,6 +497,46 @@ def test_a_forged_file_record_is_refused_before_anything(exported, become_anothe
     assert_refused(bundle.path, become_another_instance(), message)
 
 
+def change_first_release(lines: list[dict], **changes) -> list[dict]:
+    record = json.loads(json.dumps(lines[1]))
+    record["releases"][0].update(changes)
+    return [lines[0], record, *lines[2:]]
+
+
+RELEASE_DAMAGE = {
+    "summary too long": ({"summary": "s" * 513}, "summary is longer than 512 characters"),
+    "summary not text": ({"summary": ["a", "list"]}, "summary is not text"),
+    "description not text": ({"description": 12}, "description is not text"),
+    "requires_python too long": ({"requires_python": ">=3" + "," * 300}, "requires_python is longer than 255"),
+    "classifiers not a list": ({"classifiers": "Framework :: Django"}, "classifiers is malformed"),
+    "requires_dist of numbers": ({"requires_dist": [1, 2]}, "requires_dist is malformed"),
+    "project_urls a list": ({"project_urls": ["https://example.org"]}, "project_urls is malformed"),
+    "version too long": ({"version": "1." + "0" * 120}, "version is longer than 100 characters"),
+    # 100 characters, whose canonical form (1.1...1a0) has 101.
+    "canonical version too long": ({"version": "1" + ".1" * 49 + "a"}, "the version is too long"),
+}
+
+
+@pytest.mark.parametrize("damage", RELEASE_DAMAGE)
+def test_release_values_the_database_could_not_hold_are_refused_before_anything(
+    exported, become_another_instance, damage
+):
+    """SQLite would store them; PostgreSQL and MariaDB would fail in the middle of the transaction."""
+    bundle, _ = exported
+    changes, message = RELEASE_DAMAGE[damage]
+    lines = read_manifest_lines((bundle.path / "manifest.jsonl").read_bytes())
+    rewrite_folder_manifest(bundle.path, change_first_release(lines, **changes))
+    assert_refused(bundle.path, become_another_instance(), message)
+
+
+def test_a_display_name_too_long_is_refused(exported, become_another_instance):
+    bundle, _ = exported
+    lines = read_manifest_lines((bundle.path / "manifest.jsonl").read_bytes())
+    lines[1]["normalized_name"], lines[1]["name"] = "ini-config", "ini" + "_" * 200 + "config"
+    rewrite_folder_manifest(bundle.path, lines)
+    assert_refused(bundle.path, become_another_instance(), "display name of ini-config is longer than 200 characters")
+
+
 def test_the_same_file_twice_is_refused(exported, become_another_instance):
     bundle, _ = exported
     lines = read_manifest_lines((bundle.path / "manifest.jsonl").read_bytes())

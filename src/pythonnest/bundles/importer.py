@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -42,10 +42,10 @@ from pythonnest.bundles.format import (
 from pythonnest.bundles.index import BundleIndex
 from pythonnest.bundles.reader import TAR_ERRORS, BundleSource, open_bundle
 from pythonnest.core import peers, replica
-from pythonnest.core.distributions import parse_filename
+from pythonnest.core.distributions import canonical_version, parse_filename
 from pythonnest.core.exceptions import BundleError, BundleGap, IntegrityFailure, InvalidDistribution
 from pythonnest.core.journal import lock_catalog
-from pythonnest.core.models import File, Project, SyncState
+from pythonnest.core.models import RELEASE_METADATA_FIELDS, File, Project, Release, SyncState
 from pythonnest.core.names import is_valid_name
 from pythonnest.storage.local import CHUNK_SIZE, LocalBlobStore
 
@@ -126,10 +126,50 @@ def _check_file_record(record: dict, project: str, where: str) -> None:
         for name in ("packagetype", "python_version", "requires_python"):
             if not isinstance(record[name], str):
                 raise BundleError(f"{where}: file {filename} has a bad {name}")
+        for name, limit in _FILE_TEXT.items():
+            if limit is not None and len(record[name]) > limit:
+                raise BundleError(f"{where}: file {filename[:100]}: {name} is longer than {limit} characters")
     except InvalidDistribution as exc:
         raise BundleError(f"{where}: {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{where}: malformed file record ({exc!r})") from exc
+
+
+def _text_limits(model: type[models.Model], names: tuple[str, ...]) -> dict[str, int | None]:
+    """Each text column's longest value (None: no limit), as the database will enforce it."""
+    limits = {}
+    for name in names:
+        column = model._meta.get_field(name)
+        if isinstance(column, models.CharField | models.TextField):
+            limits[name] = column.max_length
+    return limits
+
+
+_RELEASE_TEXT = _text_limits(Release, ("version", "yanked_reason", *RELEASE_METADATA_FIELDS))
+_PROJECT_NAME_LENGTH = Project._meta.get_field("name").max_length
+_FILE_TEXT = _text_limits(File, ("filename", "packagetype", "python_version", "requires_python"))
+_CANONICAL_LENGTH = Release._meta.get_field("canonical_version").max_length
+
+
+def _check_release_values(release: dict, project: str, where: str) -> None:
+    """Types and lengths of a release's metadata, before the database sees them (SQLite would not check)."""
+    version = release.get("version")
+    for name, limit in _RELEASE_TEXT.items():
+        value = release.get(name, "")
+        if not isinstance(value, str):
+            raise BundleError(f"{where}: {project} {version}: {name} is not text")
+        if limit is not None and len(value) > limit:
+            raise BundleError(f"{where}: {project} {version}: {name} is longer than {limit} characters")
+    for name in RELEASE_METADATA_FIELDS:
+        if name in _RELEASE_TEXT or name not in release:
+            continue
+        value = release[name]
+        if name == "project_urls":
+            good = isinstance(value, dict) and all(isinstance(item, str) for pair in value.items() for item in pair)
+        else:
+            good = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        if not good:
+            raise BundleError(f"{where}: {project} {version}: {name} is malformed")
 
 
 def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> str:
@@ -139,9 +179,14 @@ def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> str
             raise BundleError(f"{where}: {name!r} is not a normalized project name")
         if canonicalize_name(record["name"]) != name:
             raise BundleError(f"{where}: display name {record['name']!r} does not match {name}")
+        if len(record["name"]) > _PROJECT_NAME_LENGTH:  # runs of "-_." shrink to one "-" when normalized
+            raise BundleError(f"{where}: the display name of {name} is longer than {_PROJECT_NAME_LENGTH} characters")
         versions = set()
         for release in record["releases"]:
+            _check_release_values(release, name, where)
             version = Version(release["version"])
+            if len(canonical_version(release["version"])) > _CANONICAL_LENGTH:
+                raise BundleError(f"{where}: {name} {release['version']}: the version is too long")
             if version in versions:
                 raise BundleError(f"{where}: release {release['version']} of {name} appears twice")
             versions.add(version)
