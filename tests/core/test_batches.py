@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from pythonnest.core import services
@@ -97,3 +99,42 @@ def test_a_batch_holds_one_project(store, tmp_path):
     batch = [stored(store, build_wheel(tmp_path, "one", "1.0")), stored(store, build_wheel(tmp_path, "two", "1.0"))]
     with pytest.raises(ValueError, match="one project"):
         services.add_stored_distributions(batch, store=store, source="update")
+
+
+def blobs_removed_just_before_the_lock(monkeypatch, store, sha256s):
+    """What a failed concurrent writer may do: remove blobs it had created, between our staging and our lock."""
+    real_lock = services.lock_catalog
+
+    def lock():
+        for sha256 in sha256s:
+            store.delete(sha256)
+        sha256s.clear()
+        return real_lock()
+
+    monkeypatch.setattr(services, "lock_catalog", lock)
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "one file"])
+def test_a_metadata_blob_removed_before_the_lock_is_written_again(store, tmp_path, monkeypatch, batched):
+    item = stored(store, build_wheel(tmp_path, "raced", "1.0"))
+    metadata_sha256 = hashlib.sha256(item.info.metadata_bytes).hexdigest()
+    store.put_bytes(item.info.metadata_bytes)  # found in place, so not ours to write
+    blobs_removed_just_before_the_lock(monkeypatch, store, [metadata_sha256])
+    if batched:
+        services.add_stored_distributions([item], store=store, source="update")
+    else:
+        services.add_stored_distribution(item.info, item.digests, store=store, source="update")
+    assert File.objects.get().metadata_sha256 == metadata_sha256
+    assert store.path_for(metadata_sha256).read_bytes() == item.info.metadata_bytes
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "one file"])
+def test_a_distribution_blob_removed_before_the_lock_is_a_refusal(store, tmp_path, monkeypatch, batched):
+    item = stored(store, build_wheel(tmp_path, "raced", "1.0"))
+    blobs_removed_just_before_the_lock(monkeypatch, store, [item.digests.sha256])
+    with pytest.raises(InvalidDistribution, match="not in the blob store"):
+        if batched:
+            services.add_stored_distributions([item], store=store, source="update")
+        else:
+            services.add_stored_distribution(item.info, item.digests, store=store, source="update")
+    assert not File.objects.exists() and current_serial() == 0

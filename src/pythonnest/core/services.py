@@ -194,16 +194,14 @@ def add_stored_distributions(
     if len(names) != 1:
         raise ValueError("a batch holds the files of one project")
     (normalized_name,) = names
-    for item in batch:
-        if not store.exists(item.digests.sha256):
-            raise InvalidDistribution(f"{item.info.parsed.filename}: its bytes are not in the blob store")
-    metadata_sha256s, created_blobs = [], []
+    metadata_sha256s, metadata_files, created_blobs = [], [], []
     for item in batch:
         data = item.metadata_bytes
         if data is None and item.info.offers_core_metadata:
             data = item.info.metadata_bytes
         if data is None:
             metadata_sha256s.append("")
+            metadata_files.append(None)
             continue
         blob = _stage_metadata(store, data)
         try:
@@ -212,12 +210,15 @@ def add_stored_distributions(
         finally:
             blob.discard()
         metadata_sha256s.append(blob.sha256)
+        metadata_files.append((blob.sha256, data))
     filenames = [item.info.parsed.filename for item in batch]
     if len(set(filenames)) != len(filenames):
         raise DuplicateFile("a batch names the same file twice")
     try:
         with transaction.atomic():
             counter = lock_catalog()
+            for item, metadata in zip(batch, metadata_files, strict=True):
+                _require_blobs(store, item.info.parsed.filename, item.digests.sha256, metadata)
             # A name taken already is not looked for first: the unique index on
             # File.filename refuses the insert, and the name is found below.
             first = batch[0].info
@@ -366,6 +367,12 @@ def _commit_distribution(
             created_blobs.append(metadata_blob.sha256)
         with transaction.atomic():
             counter = lock_catalog()
+            _require_blobs(
+                store,
+                parsed.filename,
+                staged.sha256,
+                (metadata_blob.sha256, metadata_bytes) if metadata_blob is not None else None,
+            )
             _check_not_present(parsed.filename, staged.sha256)
             if authorize is not None:
                 authorize(Project.objects.filter(normalized_name=parsed.normalized_name).first())
@@ -420,11 +427,33 @@ def _commit_distribution(
 
 
 def _remove_unreferenced(store: LocalBlobStore, sha256s: list[str]) -> None:
-    """Delete blobs this change created when no catalog row points at them."""
-    for sha256 in sha256s:
-        in_use = File.objects.filter(sha256=sha256).exists() or File.objects.filter(metadata_sha256=sha256).exists()
-        if not in_use:
-            store.delete(sha256)
+    """Delete blobs this change created when no catalog row points at them.
+
+    Under the catalog lock: a writer that found one of these blobs in the
+    store checks again under the lock (``_require_blobs``) before its rows
+    point at it, so the two never cross.
+    """
+    if not sha256s:
+        return
+    with transaction.atomic():
+        lock_catalog()
+        for sha256 in sha256s:
+            in_use = File.objects.filter(sha256=sha256).exists() or File.objects.filter(metadata_sha256=sha256).exists()
+            if not in_use:
+                store.delete(sha256)
+
+
+def _require_blobs(store: LocalBlobStore, filename: str, sha256: str, metadata: tuple[str, bytes] | None) -> None:
+    """Under the catalog lock: the blobs the new row points at are still in the store.
+
+    A failed writer may have removed a blob it had created, and this one had
+    found in place, between this writer's staging and its lock. The metadata
+    file is written again from its bytes; the distribution's loss is a refusal.
+    """
+    if not store.exists(sha256):
+        raise InvalidDistribution(f"{filename}: its bytes are not in the blob store")
+    if metadata is not None and not store.exists(metadata[0]):
+        store.put_bytes(metadata[1])
 
 
 def yank_release(
