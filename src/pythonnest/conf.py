@@ -81,8 +81,7 @@ DEFAULTS: list[tuple[str, str | None, str]] = [
     (
         "TRUSTED_PROXIES",
         "",
-        "addresses or networks of your reverse proxies, separated by spaces or commas; a request from one of them "
-        "is from the address its X-Forwarded-For gives (the login throttle counts per client address)",
+        "your reverse proxies' addresses or networks; their X-Forwarded-For names the client",
     ),
 ]
 SECRET_KEYS = {"DATABASE_PASSWORD"}
