@@ -21,7 +21,11 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Each test starts with an empty cache: pages are cached by serial, and every test's serials start at 1."""
+    """Each test starts with an empty cache.
+
+    Pages and JSON documents are cached by serial, and every test's serials
+    start at 1; accounts remember verified passwords there too.
+    """
     cache.clear()
     yield
     cache.clear()

@@ -31,13 +31,6 @@ WHEEL_TAGS = ("py3-none-any", "py2-none-any")
 GROWING = "grower"
 
 
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @dataclass
 class Catalog:
     """Grows the catalog through the service layer, as ``add`` would."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.cache import cache
 from django.db import transaction
 
 from pythonnest.api.negotiation import HTML_V1, JSON_V1, TEXT_HTML, choose_content_type
@@ -15,13 +14,6 @@ from pythonnest.core.services import add_distribution_path
 from tests.support.builders import build_wheel
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

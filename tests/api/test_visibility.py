@@ -31,13 +31,6 @@ SECRET, PUBLIC, OTHER = "pn-secret", "pn-public", "pn-other"
 PASSWORD = "a-long-test-password"
 
 
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def catalog(store, tmp_path, django_user_model):
     """pn-secret private to "team"; pn-public and pn-other public. The member owns pn-secret and pn-other."""

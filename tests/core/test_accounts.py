@@ -8,7 +8,6 @@ import hashlib
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
 from pythonnest.core import accounts, tokens
@@ -18,13 +17,6 @@ from pythonnest.core.models import ApiToken, FailedLogin
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "a-long-test-password"
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import ipaddress
 
 import pytest
 from django.contrib.auth import SESSION_KEY
-from django.core.cache import cache
 from django.test import Client
 
 from pythonnest.api.auth import client_address
@@ -20,14 +19,6 @@ pytestmark = pytest.mark.django_db
 
 PASSWORD = "a-long-test-password"
 NEW_PASSWORD = "another-long-password-42"
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    # accounts remembers verified passwords in the cache: no test may see another's.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 from django.utils import translation
@@ -88,13 +87,6 @@ def _translated(entry: Entry, gettext, ngettext) -> dict[int, str]:
     if entry.msgid_plural is None:
         return {0: gettext(entry.msgid)}
     return {0: ngettext(entry.msgid, entry.msgid_plural, 1), 1: ngettext(entry.msgid, entry.msgid_plural, 2)}
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

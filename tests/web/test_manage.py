@@ -6,7 +6,6 @@ import hashlib
 
 import pytest
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 from django.test import Client
 
 from pythonnest.core import access
@@ -21,13 +20,6 @@ pytestmark = pytest.mark.django_db
 
 PASSWORD = "a-long-test-password"
 MINE, OTHER, SECRET = "pn-mine", "pn-other", "pn-secret"
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -36,13 +36,6 @@ Some *emphasis* and a [link](https://example.org/docs).
 """
 
 
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def add(store, tmp_path):
     """Add a wheel (and optionally an sdist) of one release through the service layer."""

@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -19,13 +18,6 @@ from tests.support.builders import build_wheel
 pytestmark = pytest.mark.django_db
 
 RESULT = re.compile(r'<li>\s*<a class="result-name" href="/project/([^/]+)/">([^<]+)</a>')
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
