@@ -237,7 +237,7 @@ class Applier:
     ) -> None:
         self.client, self.store, self.pool, self.upstream = client, store, pool, upstream
         self.summary, self.reporter, self.heartbeat = summary, reporter, heartbeat
-        self.window = max(4, workers * 4)
+        self.window = max(2, workers * 2)
         self.keep_deleted, self.limit, self.stop_at_first_failure = keep_deleted, limit, stop_at_first_failure
         self.max_file_size = max_file_size
         self.verify_all_digests = verify_all_digests
