@@ -58,30 +58,28 @@ def client_address(request: HttpRequest) -> str:
     """
     address = request.META.get("REMOTE_ADDR", "") or "unknown"
     trusted = settings.PYTHONNEST.trusted_proxies
-    if not trusted or not _is_trusted(address, trusted):
+    if not _is_trusted(_ip(address), trusted):
         return address
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
     for hop in reversed(forwarded):
-        if not _is_trusted(hop, trusted):
-            return hop if _is_address(hop) else address
+        ip = _ip(hop)
+        if ip is None:
+            return address  # garbage in the header: the last proxy that forwarded it
+        if not _is_trusted(ip, trusted):
+            return hop
         address = hop
     return address
 
 
-def _is_address(text: str) -> bool:
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        ipaddress.ip_address(text)
+        return ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return True
+        return None
 
 
-def _is_trusted(text: str, networks) -> bool:
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)
+def _is_trusted(ip, networks) -> bool:
+    return ip is not None and any(ip in network for network in networks)
 
 
 def authenticate_basic(request: HttpRequest) -> Identity:
