@@ -123,10 +123,9 @@ def _check_file_record(record: dict, project: str, where: str) -> None:
         if not isinstance(record["blob_included"], bool):
             raise BundleError(f"{where}: file {filename} has a bad blob_included")
         datetime.fromisoformat(record["upload_time"])
-        for name in ("packagetype", "python_version", "requires_python"):
+        for name, limit in _FILE_TEXT.items():
             if not isinstance(record[name], str):
                 raise BundleError(f"{where}: file {filename} has a bad {name}")
-        for name, limit in _FILE_TEXT.items():
             if limit is not None and len(record[name]) > limit:
                 raise BundleError(f"{where}: file {filename[:100]}: {name} is longer than {limit} characters")
     except InvalidDistribution as exc:

@@ -145,8 +145,7 @@ def add_stored_distribution(
     mirrored file would join a local project, InvalidDistribution when the
     blob is missing.
     """
-    if not store.exists(digests.sha256):
-        raise InvalidDistribution(f"{info.parsed.filename}: its bytes are not in the blob store")
+    # That the bytes are in the store is checked under the catalog lock (_require_blobs).
     return _commit_distribution(
         info,
         _StoredBlob(digests),
