@@ -1,8 +1,13 @@
-"""The upstream's HTTP: one keep-alive connection pool, timeouts, retries with backoff.
+"""The upstream's HTTP: keep-alive connections, timeouts, retries with backoff.
 
-One ``httpx.Client`` is shared by the download threads (its pool is
-thread-safe). It honours HTTP_PROXY, HTTPS_PROXY and NO_PROXY, and
-SSL_CERT_FILE, from the environment; ``ca_bundle`` replaces the trusted CAs.
+Pages and XML-RPC go through one ``httpx.Client``, shared by the threads
+(its pool is thread-safe). It honours HTTP_PROXY, HTTPS_PROXY, ALL_PROXY
+and NO_PROXY, and SSL_CERT_FILE, from the environment; ``ca_bundle``
+replaces the trusted CAs. File bodies, which are nearly all the bytes of a
+run, are read with ``http.client`` straight into a buffer, over keep-alive
+connections of each thread's own, with the same TLS settings: httpx's
+per-read work cost more CPU than hashing the bytes (docs/performance.md).
+When a proxy is configured for the file's scheme, httpx downloads it too.
 What is retried: connection errors, timeouts, cut-off bodies, 429 and 5xx
 answers, bytes that do not match their digest, and pages older than the
 change feed promised. A 404 is an answer, not a failure, and is not retried.
@@ -10,10 +15,13 @@ change feed promised. A 404 is an answer, not a failure, and is not retried.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import random
+import socket
 import ssl
 import threading
+import urllib.request
 import xmlrpc.client
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,6 +39,10 @@ logger = logging.getLogger(__name__)
 USER_AGENT = f"pythonnest/{__version__} (update)"
 MAX_PAGE_SIZE = 1024**3
 MAX_BACKOFF = 60.0
+# The buffer a file body is read into, a piece at a time.
+BODY_BUFFER_SIZE = 64 * 1024
+MAX_REDIRECTS = 10
+REDIRECTS = (301, 302, 303, 307, 308)
 T = TypeVar("T")
 
 
@@ -48,6 +60,10 @@ class Cancelled(Exception):
 
 class XmlRpcUnsupported(Exception):
     """The upstream does not offer this XML-RPC method."""
+
+
+class _TransportFailure(Exception):
+    """A file download broke off: the connection, the TLS handshake, a timeout, a short body."""
 
 
 class _RetryableStatus(Exception):
@@ -77,6 +93,15 @@ class ClientSettings:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, _TransportFailure):
+        exc = exc.__cause__ or exc
+        if isinstance(exc, TimeoutError):
+            return "timed out"
+        if isinstance(exc, ConnectionRefusedError | socket.gaierror):
+            return f"cannot connect ({exc})"
+        if isinstance(exc, http.client.IncompleteRead | http.client.RemoteDisconnected | ConnectionError):
+            return f"the connection broke ({exc!r})"
+        return f"{type(exc).__name__} ({exc})"
     if isinstance(exc, httpx.TimeoutException):
         return "timed out"
     if isinstance(exc, httpx.ConnectError):
@@ -88,9 +113,20 @@ def _describe(exc: BaseException) -> str:
     return str(exc)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after") or ""
     return float(value) if value.strip().isdigit() else None
+
+
+def _check_status(status: int, headers: Mapping[str, str], what: str) -> None:
+    """Return for a 2xx; raise UpstreamNotFound, _RetryableStatus or UpstreamUnavailable otherwise."""
+    if 200 <= status < 300:
+        return
+    if status in (404, 410):
+        raise UpstreamNotFound(f"{what}: HTTP {status}")
+    if status == 429 or status >= 500:
+        raise _RetryableStatus(status, _retry_after(headers))
+    raise UpstreamUnavailable(f"{what}: HTTP {status}")
 
 
 class UpstreamClient:
@@ -105,9 +141,14 @@ class UpstreamClient:
     ) -> None:
         self.settings = settings
         self.cancel = cancel or threading.Event()
-        verify: ssl.SSLContext | bool = True
         if settings.ca_bundle is not None:
             verify = ssl.create_default_context(cafile=str(settings.ca_bundle))
+        else:
+            verify = httpx.create_ssl_context(verify=True, trust_env=True)
+        self._bodies = _BodyConnections(settings.timeout, verify)
+        # Schemes whose files go through httpx, because a proxy is configured for them.
+        proxies = urllib.request.getproxies_environment()
+        self._proxied = {scheme for scheme in ("http", "https") if proxies.get(scheme) or proxies.get("all")}
         self._http = httpx.Client(
             timeout=httpx.Timeout(settings.timeout),
             limits=httpx.Limits(
@@ -124,6 +165,7 @@ class UpstreamClient:
 
     def close(self) -> None:
         self._http.close()
+        self._bodies.close()
 
     def __enter__(self) -> UpstreamClient:
         return self
@@ -144,7 +186,7 @@ class UpstreamClient:
                 raise Cancelled()
             try:
                 return attempt()
-            except (httpx.TransportError, _RetryableStatus, IntegrityFailure, StalePage) as exc:
+            except (httpx.TransportError, _TransportFailure, _RetryableStatus, IntegrityFailure, StalePage) as exc:
                 if self.cancel.is_set():
                     raise Cancelled() from None
                 if number == attempts:
@@ -158,14 +200,7 @@ class UpstreamClient:
         raise AssertionError("unreachable")
 
     def _check_status(self, response: httpx.Response, what: str) -> None:
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        if status in (404, 410):
-            raise UpstreamNotFound(f"{what}: HTTP {status}")
-        if status == 429 or status >= 500:
-            raise _RetryableStatus(status, _retry_after(response))
-        raise UpstreamUnavailable(f"{what}: HTTP {status}")
+        _check_status(response.status_code, response.headers, what)
 
     # -- requests ----------------------------------------------------------------
 
@@ -207,21 +242,28 @@ class UpstreamClient:
         return self._with_retries(url, attempt)
 
     def download(self, url: str, consume: Callable[[Iterator[bytes]], T]) -> T:
-        """Stream ``url`` into ``consume``, which may raise IntegrityFailure to have it fetched again."""
+        """Stream ``url`` into ``consume``, which may raise IntegrityFailure to have it fetched again.
+
+        A chunk may be a view of a buffer that the next chunk overwrites:
+        ``consume`` uses each one before it asks for the next.
+        """
+        proxied = httpx.URL(url).scheme in self._proxied
 
         def attempt() -> T:
+            if not proxied:
+                return self._bodies.download(url, consume, self._checked_chunks)
             # The digest is of the bytes as stored: never let a server's
             # Content-Encoding (a .tar.gz sent "gzip") unpack them.
             with self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
                 self._check_status(response, url)
-                return consume(self._chunks(response))
+                return consume(self._checked_chunks(response.iter_raw()))
 
         return self._with_retries(url, attempt)
 
-    def _chunks(self, response: httpx.Response) -> Iterator[bytes]:
-        # As the connection reads them (64 KiB at most): re-chunking to a
-        # larger size cost a copy of every byte and more system time.
-        for chunk in response.iter_raw():
+    def _checked_chunks(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        # As the connection reads them: re-chunking to a larger size cost a
+        # copy of every byte and more system time.
+        for chunk in chunks:
             if self.cancel.is_set():
                 raise Cancelled()
             yield chunk
@@ -238,6 +280,128 @@ class UpstreamClient:
             return _parse_xmlrpc_response(response.content, url)
 
         return self._with_retries(f"{url} {method}", attempt)
+
+
+class _BodyConnections:
+    """Keep-alive ``http.client`` connections for file bodies, each thread its own per host."""
+
+    def __init__(self, timeout: float, ssl_context: ssl.SSLContext) -> None:
+        self.timeout = timeout
+        self.ssl_context = ssl_context
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._every: list[http.client.HTTPConnection] = []
+
+    def _pool(self) -> dict[tuple[str, str, int], http.client.HTTPConnection]:
+        pool = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = self._local.pool = {}
+        return pool
+
+    def _connection(self, key: tuple[str, str, int]) -> tuple[http.client.HTTPConnection, bool]:
+        """A connection to (scheme, host, port); True when it served a request before."""
+        pool = self._pool()
+        connection = pool.get(key)
+        if connection is not None:
+            return connection, True
+        scheme, host, port = key
+        if scheme == "https":
+            connection = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.ssl_context)
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        pool[key] = connection
+        with self._lock:
+            self._every.append(connection)
+        return connection, False
+
+    def _drop(self, key: tuple[str, str, int]) -> None:
+        connection = self._pool().pop(key, None)
+        if connection is not None:
+            connection.close()
+
+    def download(
+        self,
+        url: str,
+        consume: Callable[[Iterator[bytes]], T],
+        guard: Callable[[Iterator[bytes]], Iterator[bytes]],
+    ) -> T:
+        """GET ``url``, following redirects; ``consume`` gets the body's chunks through ``guard``.
+
+        Raises _TransportFailure for a broken connection or a short body, and
+        what ``_check_status`` raises for a status that is not 2xx.
+        """
+        for _redirect in range(MAX_REDIRECTS + 1):
+            parts = httpx.URL(url)
+            if parts.scheme not in ("http", "https"):
+                raise UpstreamUnavailable(f"{url}: not an http or https URL")
+            key = (parts.scheme, parts.host, parts.port or (443 if parts.scheme == "https" else 80))
+            target = parts.raw_path.decode("ascii")
+            response = self._request(key, parts.netloc.decode("ascii"), target, url)
+            status = response.status
+            location = response.getheader("location")
+            if status in REDIRECTS and location:
+                self._finish(key, response)
+                url = str(parts.join(location))
+                continue
+            if not 200 <= status < 300:
+                headers = {name.lower(): value for name, value in response.getheaders()}
+                self._drop(key)
+                _check_status(status, headers, url)
+            try:
+                result = consume(guard(self._chunks(response)))
+            except BaseException:
+                self._drop(key)
+                raise
+            self._finish(key, response)
+            return result
+        raise UpstreamUnavailable(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+    def _request(self, key: tuple[str, str, int], host: str, target: str, url: str) -> http.client.HTTPResponse:
+        headers = {"Host": host, "User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        while True:
+            connection, reused = self._connection(key)
+            try:
+                connection.request("GET", target, headers=headers)
+                return connection.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                self._drop(key)
+                # A kept-alive connection the server closed meanwhile: once more on a new one.
+                if not reused:
+                    raise _TransportFailure(str(exc)) from exc
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop(key)
+                raise _TransportFailure(str(exc)) from exc
+
+    def _chunks(self, response: http.client.HTTPResponse) -> Iterator[memoryview]:
+        buffer = bytearray(BODY_BUFFER_SIZE)
+        view = memoryview(buffer)
+        while True:
+            try:
+                count = response.readinto(buffer)
+            except (OSError, http.client.HTTPException) as exc:
+                raise _TransportFailure(str(exc)) from exc
+            if not count:
+                if response.length:  # closed by the server before Content-Length
+                    raise _TransportFailure("the body ended early") from http.client.IncompleteRead(b"")
+                return
+            yield view[:count]
+
+    def _finish(self, key: tuple[str, str, int], response: http.client.HTTPResponse) -> None:
+        """Keep the connection for the next file when the whole body was read, else close it."""
+        if not response.isclosed():
+            try:
+                if len(response.read(BODY_BUFFER_SIZE + 1)) > BODY_BUFFER_SIZE or not response.isclosed():
+                    self._drop(key)
+            except (OSError, http.client.HTTPException):
+                self._drop(key)
+        if response.will_close:
+            self._drop(key)
+
+    def close(self) -> None:
+        with self._lock:
+            every, self._every = self._every, []
+        for connection in every:
+            connection.close()
 
 
 def _parse_xmlrpc_response(body: bytes, url: str) -> object:

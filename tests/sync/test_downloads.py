@@ -1,0 +1,181 @@
+"""File bodies through ``UpstreamClient.download``: keep-alive, redirects, framing, short bodies.
+
+Files are read with ``http.client`` rather than httpx (see sync/client.py);
+these drive it against a real HTTP server in a thread of the test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from pythonnest.core.exceptions import UpstreamUnavailable
+from pythonnest.sync.client import ClientSettings, UpstreamClient, UpstreamNotFound
+
+BODY = bytes(range(256)) * 1000  # 256,000 bytes: several reads of the body buffer
+
+
+class _Server:
+    """Answers by path; counts requests and the connections they came on."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.connections = 0
+        # Paths whose answer closes the connection afterwards, once.
+        self.close_after: set[str] = set()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def setup(self):
+                super().setup()
+                server.connections += 1
+
+            def do_GET(self):
+                server.requests.append(self.path)
+                if self.path == "/file":
+                    self._send(200, BODY)
+                elif self.path == "/redirect":
+                    self._send(302, b"", {"Location": "/file"})
+                elif self.path == "/absolute-redirect":
+                    self._send(301, b"moved\n", {"Location": f"{server.url}/file"})
+                elif self.path.startswith("/loop/"):
+                    number = int(self.path.rsplit("/", 1)[1])
+                    self._send(307, b"", {"Location": f"/loop/{number + 1}"})
+                elif self.path == "/chunked":
+                    self.send_response(200)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for start in range(0, len(BODY), 70_000):
+                        piece = BODY[start : start + 70_000]
+                        self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                    self.wfile.write(b"0\r\n\r\n")
+                elif self.path == "/gzipped":
+                    self._send(200, gzip.compress(BODY, mtime=0), {"Content-Encoding": "gzip"})
+                elif self.path == "/short":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(BODY)))
+                    self.end_headers()
+                    self.wfile.write(BODY[:1000])
+                    self.close_connection = True
+                elif self.path == "/until-close":
+                    self.send_response(200)
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(BODY)
+                    self.close_connection = True
+                else:
+                    self._send(404, b"not found\n")
+                if self.path in server.close_after:
+                    server.close_after.discard(self.path)
+                    self.close_connection = True
+
+            def _send(self, status, body, headers=None):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def server():
+    running = _Server()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with UpstreamClient(ClientSettings(timeout=5, retries=1, backoff=0.01)) as upstream:
+        yield upstream
+
+
+def collect(chunks) -> bytes:
+    # Each chunk may be a view of a buffer the next read overwrites: copy as it comes.
+    return b"".join(bytes(chunk) for chunk in chunks)
+
+
+def test_files_share_one_kept_alive_connection(server, client):
+    for _ in range(5):
+        assert client.download(f"{server.url}/file", collect) == BODY
+    assert server.requests == ["/file"] * 5
+    assert server.connections == 1
+
+
+def test_a_connection_the_server_closed_is_replaced_without_a_retry(server, client):
+    server.close_after.add("/file")
+    assert client.download(f"{server.url}/file", collect) == BODY
+    assert client.download(f"{server.url}/file", collect) == BODY
+    assert server.requests == ["/file", "/file"]
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("path", ["/redirect", "/absolute-redirect"])
+def test_redirects_are_followed(server, client, path):
+    assert client.download(f"{server.url}{path}", collect) == BODY
+    assert server.requests == [path, "/file"]
+    # The redirect's own body was read, so the same connection served both.
+    assert server.connections == 1
+
+
+def test_a_redirect_loop_is_a_failure(server, client):
+    with pytest.raises(UpstreamUnavailable, match="more than 10 redirects"):
+        client.download(f"{server.url}/loop/0", collect)
+
+
+def test_a_chunked_body_is_read_whole(server, client):
+    assert client.download(f"{server.url}/chunked", collect) == BODY
+    assert client.download(f"{server.url}/file", collect) == BODY
+    assert server.connections == 1
+
+
+def test_a_body_read_until_the_server_closes(server, client):
+    assert client.download(f"{server.url}/until-close", collect) == BODY
+    assert client.download(f"{server.url}/file", collect) == BODY
+    assert server.connections == 2
+
+
+def test_a_content_encoding_is_not_undone(server, client):
+    # The digest is of the bytes as the upstream stores them.
+    assert client.download(f"{server.url}/gzipped", collect) == gzip.compress(BODY, mtime=0)
+
+
+def test_a_body_shorter_than_its_length_is_retried_then_a_failure(server, client):
+    with pytest.raises(UpstreamUnavailable, match="the connection broke.*after 2 attempts"):
+        client.download(f"{server.url}/short", collect)
+    assert server.requests == ["/short", "/short"]
+
+
+def test_a_missing_file_is_not_found(server, client):
+    with pytest.raises(UpstreamNotFound, match="HTTP 404"):
+        client.download(f"{server.url}/missing", collect)
+    assert client.download(f"{server.url}/file", collect) == BODY
+
+
+def test_nothing_listening_is_a_failure_that_names_it(client):
+    # A port that is bound but not listening: a connection to it is refused.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        with pytest.raises(UpstreamUnavailable, match="cannot connect"):
+            client.download(f"http://127.0.0.1:{taken.getsockname()[1]}/file", collect)
