@@ -12,10 +12,10 @@ removed at the end; servers are stopped by their PIDs.
    serve``) holds ``--files`` real wheels of about ``--file-size`` bytes
    each, in ``--projects`` projects. The same URLs are downloaded by a plain
    parallel httpx client (``--workers`` threads sharing one ``httpx.Client``,
-   writing each body to a file), then mirrored by ``pythonnest-manage
+   writing each chunk of a body to a file as it comes), then mirrored by ``pythonnest-manage
    update --workers N`` into an empty instance, which also reads the index,
-   the project pages and the JSON API, verifies every digest, reads each
-   wheel's metadata, fsyncs and catalogs each file. The plain download runs
+   the project pages and the JSON API, checks every sha256 and size, reads
+   each wheel's metadata, syncs the store and catalogs each file. The plain download runs
    again after the mirror, and the better of the two is the baseline.
    Every timed step starts after a ``sync``: ``update`` makes its blobs
    durable with one sync of the store per catalog batch, which would
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import compileall
 import os
 import shutil
 import subprocess
@@ -43,6 +44,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+
+import pythonnest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -98,10 +101,13 @@ def plain_download(urls: list[str], workers: int, folder: Path) -> tuple[float, 
     settle()
 
     def fetch(client: httpx.Client, index: int, url: str) -> int:
+        # The plainest loop is also the fastest: chunks as the connection
+        # returns them, each written at once. Re-chunking to 256 KiB (this
+        # bench's baseline until 2026-11-27 13:00 UTC) took 30-60% longer here.
         size = 0
-        with client.stream("GET", url) as response, (folder / str(index)).open("wb") as target:
+        with client.stream("GET", url) as response, (folder / str(index)).open("wb", buffering=0) as target:
             response.raise_for_status()
-            for chunk in response.iter_raw(256 * 1024):
+            for chunk in response.iter_raw():
                 target.write(chunk)
                 size += len(chunk)
         return size
@@ -197,6 +203,9 @@ def main() -> None:
     parser.add_argument("--skip-index", action="store_true")
     arguments = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="update-bench-"))
+    # As an installed package is: compiled once, so that no run of ``update``
+    # compiles its modules again (PYTHONDONTWRITEBYTECODE would make each one).
+    compileall.compile_dir(str(Path(pythonnest.__file__).parent), quiet=1)
     try:
         print(f"load average before: {os.getloadavg()[0]:.2f}")
         if not arguments.skip_throughput:
