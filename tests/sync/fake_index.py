@@ -9,6 +9,7 @@ page staler than its serial, or any body at all. It binds 127.0.0.1 only.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import json
@@ -87,6 +88,8 @@ class FakeIndex:
         self.scheme = "http"
         # Seconds every file download waits, to make a run last long enough to interrupt.
         self.file_delay = 0.0
+        # (username, password) every request must bring (HTTP Basic), as a private index wants.
+        self.credentials: tuple[str, str] | None = None
 
     # -- the catalog ---------------------------------------------------------------
 
@@ -252,6 +255,8 @@ class FakeIndex:
             def do_GET(self):
                 path = unquote(urlsplit(self.path).path)
                 index.requests.append(("GET", path))
+                if not index.authorized(self.headers.get("Authorization")):
+                    return self._send(401, b"credentials needed\n", "text/plain", {"WWW-Authenticate": "Basic"})
                 fault = index.take_fault(path)
                 if path.startswith("/files/") and index.file_delay:
                     time.sleep(index.file_delay)
@@ -299,6 +304,11 @@ class FakeIndex:
             self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
+
+    def authorized(self, header: str | None) -> bool:
+        if self.credentials is None:
+            return True
+        return header == "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
 
     def answer(self, path: str, accept: str, stale: bool):
         """(status, body, content type, headers) for a path, or None for a 404."""

@@ -6,6 +6,7 @@ these drive it against a real HTTP server in a thread of the test.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import socket
 import threading
@@ -24,7 +25,9 @@ class _Server:
 
     def __init__(self) -> None:
         self.requests: list[str] = []
+        self.authorizations: list[str | None] = []
         self.connections = 0
+        self.redirect_to = ""
         # Paths whose answer closes the connection afterwards, once.
         self.close_after: set[str] = set()
         server = self
@@ -41,8 +44,17 @@ class _Server:
 
             def do_GET(self):
                 server.requests.append(self.path)
-                if self.path == "/file":
+                server.authorizations.append(self.headers.get("Authorization"))
+                if self.path == "/private":
+                    expected = "Basic " + base64.b64encode(b"mirror user:p@ss").decode()
+                    if self.headers.get("Authorization") == expected:
+                        self._send(200, BODY)
+                    else:
+                        self._send(401, b"who are you?\n", {"WWW-Authenticate": 'Basic realm="index"'})
+                elif self.path == "/file":
                     self._send(200, BODY)
+                elif self.path == "/elsewhere":
+                    self._send(302, b"", {"Location": server.redirect_to})
                 elif self.path == "/redirect":
                     self._send(302, b"", {"Location": "/file"})
                 elif self.path == "/absolute-redirect":
@@ -139,6 +151,33 @@ def test_redirects_are_followed(server, client, path):
     assert server.connections == 1
 
 
+def with_credentials(server: _Server) -> UpstreamClient:
+    settings = ClientSettings(
+        timeout=5, retries=1, backoff=0.01, credentials=("mirror user", "p@ss"), origin=server.url
+    )
+    return UpstreamClient(settings)
+
+
+def test_credentials_are_sent_to_the_upstream(server, client):
+    with with_credentials(server) as authorized:
+        assert authorized.download(f"{server.url}/private", collect) == BODY
+    with pytest.raises(UpstreamUnavailable, match="HTTP 401, the upstream wants credentials"):
+        client.download(f"{server.url}/private", collect)
+
+
+def test_credentials_do_not_follow_a_redirect_to_another_host(server):
+    other = _Server()
+    try:
+        # Another origin: localhost instead of 127.0.0.1.
+        server.redirect_to = other.url.replace("127.0.0.1", "localhost") + "/file"
+        with with_credentials(server) as authorized:
+            assert authorized.download(f"{server.url}/elsewhere", collect) == BODY
+    finally:
+        other.stop()
+    assert server.authorizations[0] is not None
+    assert other.requests == ["/file"] and other.authorizations == [None]
+
+
 def test_a_redirect_loop_is_a_failure(server, client):
     with pytest.raises(UpstreamUnavailable, match="more than 10 redirects"):
         client.download(f"{server.url}/loop/0", collect)
@@ -179,3 +218,14 @@ def test_nothing_listening_is_a_failure_that_names_it(client):
         taken.bind(("127.0.0.1", 0))
         with pytest.raises(UpstreamUnavailable, match="cannot connect"):
             client.download(f"http://127.0.0.1:{taken.getsockname()[1]}/file", collect)
+
+
+def test_pages_carry_the_credentials_to_the_upstream_only(server):
+    other = _Server()
+    try:
+        with with_credentials(server) as authorized:
+            assert authorized.get(f"{server.url}/private").body == BODY
+            assert authorized.get(f"{other.url}/file").body == BODY
+    finally:
+        other.stop()
+    assert other.authorizations == [None]

@@ -1,4 +1,4 @@
-"""The network the operator has: a proxy from the environment, a private certificate authority."""
+"""The network the operator has: a proxy from the environment, a private certificate authority, credentials."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pythonnest.core.exceptions import UpstreamUnavailable
+from pythonnest.core.models import File, Upstream
 from tests.sync.conftest import filenames
 from tests.sync.fake_index import FakeIndex
 
@@ -141,3 +142,16 @@ def test_a_custom_ca_bundle_is_trusted(distributions, update, tmp_path):
         assert len(filenames()) == 3
     finally:
         index.stop()
+
+
+def test_credentials_in_the_url_reach_a_private_index_and_are_stored_nowhere(catalog, update, distributions):
+    catalog.credentials = ("mirror bot", "s3cret@x")
+    with pytest.raises(UpstreamUnavailable, match="HTTP 401, the upstream wants credentials"):
+        update(catalog.url)
+    url = catalog.url.replace("http://", "http://mirror%20bot:s3cret%40x@")
+    summary, events = update(url)
+    assert not summary.failed, summary.failures
+    assert filenames() == sorted(distributions)
+    shown = [summary.url, *(message for _, message in events)]
+    stored = [*Upstream.objects.values_list("url", flat=True), *File.objects.values_list("upstream_url", flat=True)]
+    assert stored and not [text for text in shown + stored if "s3cret" in text or "mirror" in text]

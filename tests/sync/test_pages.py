@@ -10,7 +10,7 @@ import pytest
 
 from pythonnest.core.exceptions import InvalidUpstream
 from pythonnest.sync.pages import parse_json_api, parse_project, parse_root
-from pythonnest.sync.plan import index_urls
+from pythonnest.sync.plan import index_urls, redact
 
 JSON = {"content-type": "application/vnd.pypi.simple.v1+json"}
 HTML = {"content-type": "text/html; charset=utf-8"}
@@ -47,6 +47,23 @@ def test_the_url_forms_update_accepts(url, simple, base, xmlrpc):
     urls = index_urls(url)
     assert (urls.simple, urls.base, urls.xmlrpc) == (simple, base, xmlrpc)
     assert urls.project("six") == simple + "six/"
+
+
+def test_credentials_are_taken_out_of_the_url():
+    urls = index_urls("https://mirror%20bot:s%40cret:x@artifactory.example:8443/api/pypi/pypi/simple/")
+    assert urls.credentials == ("mirror bot", "s@cret:x")
+    assert urls.simple == "https://artifactory.example:8443/api/pypi/pypi/simple/"
+    assert "cret" not in urls.base + urls.xmlrpc
+    assert index_urls("https://token@host/simple/").credentials == ("token", "")
+    assert index_urls("https://host/simple/").credentials is None
+
+
+def test_a_password_is_never_shown():
+    assert redact("https://bot:s3cret@host/simple/") == "https://bot:***@host/simple/"
+    assert redact("https://host/simple/") == "https://host/simple/"
+    with pytest.raises(InvalidUpstream) as error:
+        index_urls("ftp://bot:s3cret@host/simple/")
+    assert "s3cret" not in str(error.value)
 
 
 @pytest.mark.parametrize("url", ["ftp://host/simple/", "pypi.org/simple/", "https:///simple", "https://h/simple/?x=1"])

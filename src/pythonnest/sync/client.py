@@ -15,6 +15,7 @@ change feed promised. A 404 is an answer, not a failure, and is not retried.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import logging
 import random
@@ -90,6 +91,33 @@ class ClientSettings:
     backoff: float = 1.0
     connections: int = 8
     ca_bundle: Path | None = None
+    # A username and password for the upstream, sent (HTTP Basic) only to
+    # ``origin`` ("https://host:port"): never to a file host it redirects to.
+    credentials: tuple[str, str] | None = None
+    origin: str = ""
+
+
+def origin_of(url: httpx.URL) -> str:
+    """scheme://host:port, the port always written: what credentials are bound to."""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return f"{url.scheme}://{url.host}:{port}"
+
+
+def _basic(credentials: tuple[str, str]) -> str:
+    return "Basic " + base64.b64encode(":".join(credentials).encode()).decode("ascii")
+
+
+class _OriginAuth(httpx.Auth):
+    """HTTP Basic for requests to one origin only."""
+
+    def __init__(self, origin: str, credentials: tuple[str, str]) -> None:
+        self.origin = origin
+        self.header = _basic(credentials)
+
+    def auth_flow(self, request: httpx.Request):
+        if origin_of(request.url) == self.origin:
+            request.headers["Authorization"] = self.header
+        yield request
 
 
 def _describe(exc: BaseException) -> str:
@@ -126,6 +154,10 @@ def _check_status(status: int, headers: Mapping[str, str], what: str) -> None:
         raise UpstreamNotFound(f"{what}: HTTP {status}")
     if status == 429 or status >= 500:
         raise _RetryableStatus(status, _retry_after(headers))
+    if status == 401:
+        raise UpstreamUnavailable(
+            f"{what}: HTTP 401, the upstream wants credentials (give them in the URL: https://USER:PASSWORD@HOST/...)"
+        )
     raise UpstreamUnavailable(f"{what}: HTTP {status}")
 
 
@@ -145,7 +177,10 @@ class UpstreamClient:
             verify = ssl.create_default_context(cafile=str(settings.ca_bundle))
         else:
             verify = httpx.create_ssl_context(verify=True, trust_env=True)
-        self._bodies = _BodyConnections(settings.timeout, verify)
+        authorization = {}
+        if settings.credentials is not None:
+            authorization = {settings.origin: _basic(settings.credentials)}
+        self._bodies = _BodyConnections(settings.timeout, verify, authorization)
         # Schemes whose files go through httpx, because a proxy is configured for them.
         proxies = urllib.request.getproxies_environment()
         self._proxied = {scheme for scheme in ("http", "https") if proxies.get(scheme) or proxies.get("all")}
@@ -161,6 +196,7 @@ class UpstreamClient:
             verify=verify,
             trust_env=True,
             transport=transport,
+            auth=None if settings.credentials is None else _OriginAuth(settings.origin, settings.credentials),
         )
 
     def close(self) -> None:
@@ -285,9 +321,11 @@ class UpstreamClient:
 class _BodyConnections:
     """Keep-alive ``http.client`` connections for file bodies, each thread its own per host."""
 
-    def __init__(self, timeout: float, ssl_context: ssl.SSLContext) -> None:
+    def __init__(self, timeout: float, ssl_context: ssl.SSLContext, authorization: Mapping[str, str]) -> None:
         self.timeout = timeout
         self.ssl_context = ssl_context
+        # The Authorization header for each origin that has one.
+        self.authorization = authorization
         self._local = threading.local()
         self._lock = threading.Lock()
         self._every: list[http.client.HTTPConnection] = []
@@ -335,8 +373,11 @@ class _BodyConnections:
             if parts.scheme not in ("http", "https"):
                 raise UpstreamUnavailable(f"{url}: not an http or https URL")
             key = (parts.scheme, parts.host, parts.port or (443 if parts.scheme == "https" else 80))
-            target = parts.raw_path.decode("ascii")
-            response = self._request(key, parts.netloc.decode("ascii"), target, url)
+            headers = {"Host": parts.netloc.decode("ascii"), "User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+            authorization = self.authorization.get(origin_of(parts))
+            if authorization is not None:
+                headers["Authorization"] = authorization
+            response = self._request(key, parts.raw_path.decode("ascii"), headers)
             status = response.status
             location = response.getheader("location")
             if status in REDIRECTS and location:
@@ -356,8 +397,7 @@ class _BodyConnections:
             return result
         raise UpstreamUnavailable(f"{url}: more than {MAX_REDIRECTS} redirects")
 
-    def _request(self, key: tuple[str, str, int], host: str, target: str, url: str) -> http.client.HTTPResponse:
-        headers = {"Host": host, "User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    def _request(self, key: tuple[str, str, int], target: str, headers: dict[str, str]) -> http.client.HTTPResponse:
         while True:
             connection, reused = self._connection(key)
             try:

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import IO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from packaging.version import InvalidVersion
 
@@ -51,6 +51,8 @@ class IndexUrls:
     simple: str
     base: str
     xmlrpc: str
+    # Taken out of the URL given, so that no URL shown or stored holds them.
+    credentials: tuple[str, str] | None = None
 
     def project(self, name: str) -> str:
         return f"{self.simple}{name}/"
@@ -65,8 +67,14 @@ def index_urls(url: str) -> IndexUrls:
     Raises InvalidUpstream for anything but an http(s) URL.
     """
     parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise InvalidUpstream(f"{url}: not an http:// or https:// URL of an index")
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment:
+        raise InvalidUpstream(f"{redact(url)}: not an http:// or https:// URL of an index")
+    credentials = None
+    if userinfo:
+        username, _, password = userinfo.partition(":")
+        credentials = (unquote(username), unquote(password))
+    parts = parts._replace(netloc=host)
     path = parts.path.rstrip("/")
     last = path.rsplit("/", 1)[-1]
     if last == "pypi":
@@ -82,7 +90,17 @@ def index_urls(url: str) -> IndexUrls:
     def join(part: str) -> str:
         return urlunsplit((parts.scheme, parts.netloc, part if part.startswith("/") else "/" + part, "", ""))
 
-    return IndexUrls(simple=join(simple), base=join(base or "/"), xmlrpc=join(xmlrpc))
+    return IndexUrls(simple=join(simple), base=join(base or "/"), xmlrpc=join(xmlrpc), credentials=credentials)
+
+
+def redact(url: str) -> str:
+    """``url`` with any password in it replaced by ``***``, to be shown."""
+    parts = urlsplit(url.strip())
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    username = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{username}:***@{host}"))
 
 
 # -- the list of projects ---------------------------------------------------------

@@ -22,7 +22,7 @@ from pythonnest.core.models import Upstream
 from pythonnest.storage.local import LocalBlobStore
 from pythonnest.sync import state
 from pythonnest.sync.apply import TEMPORARY_PREFIX, Applier
-from pythonnest.sync.client import Cancelled, ClientSettings, UpstreamClient, UpstreamNotFound
+from pythonnest.sync.client import Cancelled, ClientSettings, UpstreamClient, UpstreamNotFound, origin_of
 from pythonnest.sync.filters import Filters
 from pythonnest.sync.lock import UpdateLease
 from pythonnest.sync.options import UpdateOptions
@@ -73,6 +73,8 @@ def run_update(
         backoff=options.retry_backoff,
         connections=options.workers + 2,
         ca_bundle=options.ca_bundle,
+        credentials=urls.credentials,
+        origin=origin_of(httpx.URL(urls.simple)),
     )
     lease = None if options.dry_run else UpdateLease()
     with UpstreamClient(settings, cancel=cancel, transport=transport) as client:

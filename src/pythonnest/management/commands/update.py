@@ -26,7 +26,7 @@ FLAGS = [
         ["--url"],
         {
             "help": "The upstream: its base URL, its /simple/ URL or its XML-RPC URL ending in /pypi "
-            f"(default: {DEFAULT_URL})."
+            f"(default: {DEFAULT_URL}). Credentials for a private index go in it: https://USER:PASSWORD@HOST/..."
         },
     ),
     (
