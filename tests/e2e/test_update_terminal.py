@@ -60,13 +60,16 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(server_factory, index):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a suite started in the background (``&`` in a script)
+        # ignores SIGINT, and a child would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not any(path.startswith("/files/") for _, path in index.requests) and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stdout + stderr
+    assert process.returncode == 130, (process.returncode, stdout + stderr)
     assert "Interrupted; the next run goes on from here." in stdout
     index.file_delay = 0
     result = mirror.manage("update", "--url", index.url, "--no-progress")
