@@ -237,3 +237,15 @@ def test_trusted_proxies_take_addresses_and_networks(tmp_path):
     assert [str(network) for network in config.trusted_proxies] == ["127.0.0.1/32", "10.1.0.0/16", "::1/128"]
     assert config.effective_values()["TRUSTED_PROXIES"] == "127.0.0.1/32 10.1.0.0/16 ::1/128"
     assert conf.load_config(write_ini(tmp_path, f"ROOT_PATH = {tmp_path / 'data'}\n")).trusted_proxies == ()
+
+
+@pytest.mark.parametrize(("value", "hide"), [("", False), ("show", False), ("Hide", True), (" hide ", True)])
+def test_readme_remote_images(tmp_path, value, hide):
+    config = conf.load_config(write_ini(tmp_path, f"ROOT_PATH = {tmp_path}\nREADME_REMOTE_IMAGES = {value}\n"))
+    assert config.hide_remote_images is hide
+    assert config.effective_values()["README_REMOTE_IMAGES"] == ("hide" if hide else "show")
+
+
+def test_a_bad_readme_remote_images_names_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="README_REMOTE_IMAGES = 'proxy' is not valid"):
+        conf.load_config(write_ini(tmp_path, f"ROOT_PATH = {tmp_path}\nREADME_REMOTE_IMAGES = proxy\n"))

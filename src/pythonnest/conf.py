@@ -83,6 +83,11 @@ DEFAULTS: list[tuple[str, str | None, str]] = [
         "",
         "your reverse proxies' addresses or networks; their X-Forwarded-For names the client",
     ),
+    (
+        "README_REMOTE_IMAGES",
+        "show",
+        "show, or hide (replaced by their text): images a README loads from other sites, such as badges",
+    ),
 ]
 SECRET_KEYS = {"DATABASE_PASSWORD"}
 
@@ -110,6 +115,8 @@ class Config:
     max_upload_size: int = 100 * 1024 * 1024
     allow_registration: bool = False
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # README_REMOTE_IMAGES = hide: no page makes a browser fetch an image from another site.
+    hide_remote_images: bool = False
     # Other sections ([update], [export], ...) are kept raw for their owners.
     sections: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -141,6 +148,7 @@ class Config:
             "MAX_UPLOAD_SIZE": str(self.max_upload_size),
             "ALLOW_REGISTRATION": str(self.allow_registration).lower(),
             "TRUSTED_PROXIES": " ".join(str(network) for network in self.trusted_proxies),
+            "README_REMOTE_IMAGES": "hide" if self.hide_remote_images else "show",
         }
         return values
 
@@ -307,8 +315,17 @@ def load_config(path: Path | None = None) -> Config:
         max_upload_size=_size("MAX_UPLOAD_SIZE", values["MAX_UPLOAD_SIZE"] or "100M", path),
         allow_registration=_boolean("ALLOW_REGISTRATION", values["ALLOW_REGISTRATION"], path),
         trusted_proxies=_networks("TRUSTED_PROXIES", values["TRUSTED_PROXIES"], path),
+        hide_remote_images=_remote_images(values["README_REMOTE_IMAGES"], path),
         sections=sections,
     )
+
+
+def _remote_images(value: str, path: Path) -> bool:
+    """README_REMOTE_IMAGES: True to hide them."""
+    choice = value.strip().lower() or "show"
+    if choice not in ("show", "hide"):
+        raise ConfigError(f"{path}: README_REMOTE_IMAGES = {value!r} is not valid (use show or hide)")
+    return choice == "hide"
 
 
 # The languages the web interface ships in (settings.LANGUAGES), each in its own name.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -186,6 +187,36 @@ def test_readme_is_cached_per_release_and_text(client, add, monkeypatch):
     )
     assert "<strong>rst</strong>" in _readme(_text(client.get("/project/demo/")))
     assert len(calls) == 1
+
+
+BADGES = """# Demo
+
+[![build status](https://ci.example.org/badge.svg)](https://ci.example.org/demo)
+![a > b & c](//cdn.example.org/chart.png) ![](http://example.org/plain.png)
+
+![local diagram](docs/diagram.png)
+"""
+
+
+def test_hide_remote_images_keeps_their_text_and_links():
+    html = readme.render_description(BADGES, "text/markdown")
+    assert html.count("<img") == 4
+    hidden = readme.hide_remote_images(html)
+    assert "example.org" not in re.sub(r'title="[^"]*"|href="[^"]*"', "", hidden)
+    assert '<img src="docs/diagram.png"' in hidden and hidden.count("<img") == 1
+    assert '<a href="https://ci.example.org/demo"' in hidden
+    assert '<span class="readme-remote-image" title="https://ci.example.org/badge.svg">build status</span>' in hidden
+    assert ">a &gt; b &amp; c</span>" in hidden and ">image</span>" in hidden
+
+
+def test_readme_remote_images_hide_on_the_project_page(client, add, settings):
+    add("demo", "1.0", description=BADGES)
+    shown = _readme(_text(client.get("/project/demo/")))
+    assert '<img src="https://ci.example.org/badge.svg"' in shown
+    settings.PYTHONNEST = dataclasses.replace(settings.PYTHONNEST, hide_remote_images=True)
+    hidden = _readme(_text(client.get("/project/demo/")))
+    assert "<img" in hidden and not re.search(r'<img[^>]*src="(https?:)?//', hidden)
+    assert "build status</span>" in hidden
 
 
 def test_project_page_shows_metadata_files_and_install_line(client, add, users):

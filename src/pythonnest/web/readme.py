@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from html import escape
+import re
+from html import escape, unescape
 
 import readme_renderer.markdown
 import readme_renderer.rst
 import readme_renderer.txt
+from django.conf import settings
 from django.core.cache import cache
 from django.utils.http import parse_header_parameters
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language, gettext
 from readme_renderer.clean import clean
 
 logger = logging.getLogger(__name__)
@@ -26,6 +29,9 @@ RENDER_FORMAT = 1
 CACHE_TIMEOUT = 7 * 24 * 3600
 # What old setuptools wrote when a project had no description.
 NO_DESCRIPTION = {"", "UNKNOWN"}
+# A tag whose quoted attribute values may hold ">".
+_IMAGE = re.compile(r'<img\b(?:[^>"]|"[^"]*")*>', re.IGNORECASE)
+_ATTRIBUTE = re.compile(r'([A-Za-z_:][-A-Za-z0-9_:.]*)="([^"]*)"')
 
 
 def _markdown(text: str, variant: str) -> str | None:
@@ -68,14 +74,39 @@ def render_description(text: str, content_type: str) -> str | None:
     return rendered
 
 
+def _is_remote(src: str) -> bool:
+    return src.lower().startswith(("http://", "https://", "//"))
+
+
+def _text_for_image(match: re.Match) -> str:
+    attributes = {name.lower(): unescape(value) for name, value in _ATTRIBUTE.findall(match.group(0))}
+    src = attributes.get("src", "").strip()
+    if not _is_remote(src):
+        return match.group(0)
+    text = attributes.get("alt", "").strip() or gettext("image")
+    return f'<span class="readme-remote-image" title="{escape(src)}">{escape(text)}</span>'
+
+
+def hide_remote_images(rendered: str) -> str:
+    """Each image loaded from another site, replaced by its alternative text (README_REMOTE_IMAGES = hide).
+
+    ``rendered`` is sanitized HTML, whose serializer quotes every attribute
+    with double quotes; ``img`` is the only element it lets load anything.
+    """
+    return _IMAGE.sub(_text_for_image, rendered)
+
+
 def release_readme(release_id: int, text: str, content_type: str) -> SafeString | None:
     """``render_description``, cached for the release and the exact text rendered."""
     digest = hashlib.sha256(f"{content_type}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()[:20]
-    key = f"web-readme:{RENDER_FORMAT}:{release_id}:{digest}"
+    hide = settings.PYTHONNEST.hide_remote_images
+    key = f"web-readme:{RENDER_FORMAT}:{int(hide)}:{get_language()}:{release_id}:{digest}"
     cached = cache.get(key)
     if cached is None:
         # Cache "nothing to show" as an empty string, so that it is not looked at again.
         cached = render_description(text, content_type) or ""
+        if hide:
+            cached = hide_remote_images(cached)
         cache.set(key, cached, timeout=CACHE_TIMEOUT)
     # Safe: readme_renderer sanitized it (or it is escaped plain text).
     return mark_safe(cached) if cached else None
