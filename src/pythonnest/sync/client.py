@@ -328,12 +328,15 @@ class _BodyConnections:
         self.authorization = authorization
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._every: list[http.client.HTTPConnection] = []
+        # Every thread's pool, to close them all at the end.
+        self._pools: list[dict[tuple[str, str, int], http.client.HTTPConnection]] = []
 
     def _pool(self) -> dict[tuple[str, str, int], http.client.HTTPConnection]:
         pool = getattr(self._local, "pool", None)
         if pool is None:
             pool = self._local.pool = {}
+            with self._lock:
+                self._pools.append(pool)
         return pool
 
     def _connection(self, key: tuple[str, str, int]) -> tuple[http.client.HTTPConnection, bool]:
@@ -348,8 +351,6 @@ class _BodyConnections:
         else:
             connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
         pool[key] = connection
-        with self._lock:
-            self._every.append(connection)
         return connection, False
 
     def _drop(self, key: tuple[str, str, int]) -> None:
@@ -372,7 +373,8 @@ class _BodyConnections:
             parts = httpx.URL(url)
             if parts.scheme not in ("http", "https"):
                 raise UpstreamUnavailable(f"{url}: not an http or https URL")
-            key = (parts.scheme, parts.host, parts.port or (443 if parts.scheme == "https" else 80))
+            # raw_host: the name as DNS knows it (an internationalized one in its IDNA form).
+            key = (parts.scheme, parts.raw_host.decode("ascii"), parts.port or (443 if parts.scheme == "https" else 80))
             headers = {"Host": parts.netloc.decode("ascii"), "User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
             authorization = self.authorization.get(origin_of(parts))
             if authorization is not None:
@@ -439,9 +441,10 @@ class _BodyConnections:
 
     def close(self) -> None:
         with self._lock:
-            every, self._every = self._every, []
-        for connection in every:
-            connection.close()
+            pools, self._pools = self._pools, []
+        for pool in pools:
+            while pool:
+                pool.popitem()[1].close()
 
 
 def _parse_xmlrpc_response(body: bytes, url: str) -> object:
