@@ -229,3 +229,11 @@ def test_pages_carry_the_credentials_to_the_upstream_only(server):
     finally:
         other.stop()
     assert other.authorizations == [None]
+
+
+def test_connections_closed_by_the_server_are_not_kept(server, client):
+    # A server that closes after every answer: a new connection each time, none piling up.
+    for _ in range(20):
+        assert client.download(f"{server.url}/until-close", collect) == BODY
+    assert server.connections == 20
+    assert sum(len(pool) for pool in client._bodies._pools) <= 1
