@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from pythonnest.core.exceptions import UpstreamUnavailable
+from pythonnest.core.exceptions import ConfigError, UpstreamUnavailable
 from pythonnest.core.models import File, Upstream
 from tests.sync.conftest import filenames
 from tests.sync.fake_index import FakeIndex
@@ -155,3 +155,32 @@ def test_credentials_in_the_url_reach_a_private_index_and_are_stored_nowhere(cat
     shown = [summary.url, *(message for _, message in events)]
     stored = [*Upstream.objects.values_list("url", flat=True), *File.objects.values_list("upstream_url", flat=True)]
     assert stored and not [text for text in shown + stored if "s3cret" in text or "mirror" in text]
+
+
+def test_a_password_file_gives_the_password_for_the_user_the_url_names(catalog, update, distributions, tmp_path):
+    catalog.credentials = ("mirror-bot", "s3cret")
+    password_file = tmp_path / "password"
+    password_file.write_text("s3cret\n", encoding="utf-8")
+    url = catalog.url.replace("http://", "http://mirror-bot@")
+    summary, _ = update(url, password_file=password_file)
+    assert not summary.failed, summary.failures
+    assert filenames() == sorted(distributions)
+
+
+@pytest.mark.parametrize(
+    ("user", "content", "message"),
+    [
+        ("", "s3cret\n", "the URL names no user"),
+        ("mirror-bot@", "\nsecond line\n", "holds no password on its first line"),
+        ("mirror-bot@", b"\xff\xfe", "cannot read"),
+    ],
+)
+def test_a_password_file_that_cannot_serve_is_one_clear_error(catalog, update, tmp_path, user, content, message):
+    password_file = tmp_path / "password"
+    if isinstance(content, bytes):
+        password_file.write_bytes(content)
+    else:
+        password_file.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        update(catalog.url.replace("http://", f"http://{user}"), password_file=password_file)
+    assert not catalog.requests

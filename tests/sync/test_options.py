@@ -19,6 +19,7 @@ def test_defaults():
 def test_the_section_sets_everything_and_flags_win(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("")
+    (tmp_path / "password").write_text("s3cret\n")
     section = {
         "URL": "http://nest/simple/",
         "INIT_ALL": "yes",
@@ -41,6 +42,7 @@ def test_the_section_sets_everything_and_flags_win(tmp_path):
         "PYTHON_TAGS": "cp312 py3",
         "MAX_FILE_SIZE": "100M",
         "CA_BUNDLE": "ca.pem",
+        "PASSWORD_FILE": "password",
         "XMLRPC": "false",
         "JSON_API": "no",
     }
@@ -54,6 +56,7 @@ def test_the_section_sets_everything_and_flags_win(tmp_path):
         and not options.xmlrpc
         and not options.json_api
         and options.ca_bundle == ca
+        and options.password_file == tmp_path / "password"
     )
     assert filters.latest == 1 and filters.allow == ("d",) and filters.packages == ("six", "zope-interface")
     assert [pattern.pattern for pattern in filters.block_regex] == ["bad-.*", ".*-evil"]

@@ -64,6 +64,8 @@ class UpdateOptions:
     keep_deleted: bool = False
     verify_all_digests: bool = False
     ca_bundle: Path | None = None
+    # The upstream's password, read from this file; the user is the one the URL names.
+    password_file: Path | None = None
     xmlrpc: bool = True
     json_api: bool = True
     retry_backoff: float = 1.0
@@ -204,6 +206,7 @@ KEYS: dict[str, tuple[Callable[[str, Path], object], str]] = {
     "keep_deleted": (_boolean, "run"),
     "verify_all_digests": (_boolean, "run"),
     "ca_bundle": (_path, "run"),
+    "password_file": (_path, "run"),
     "xmlrpc": (_boolean, "run"),
     "json_api": (_boolean, "run"),
     "retry_backoff": (_seconds, "run"),

@@ -14,10 +14,12 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
+from pathlib import Path
 
 import httpx
 
-from pythonnest.core.exceptions import InvalidUpstream, UpstreamUnavailable
+from pythonnest.core.exceptions import ConfigError, InvalidUpstream, UpstreamUnavailable
 from pythonnest.core.models import Upstream
 from pythonnest.storage.local import LocalBlobStore
 from pythonnest.sync import state
@@ -65,6 +67,8 @@ def run_update(
     """
     filters = Filters.from_options(options.filters)
     urls = index_urls(options.url)
+    if options.password_file is not None:
+        urls = replace(urls, credentials=(_user_for_password_file(urls), _read_password(options.password_file)))
     summary = RunSummary(url=urls.simple, dry_run=options.dry_run)
     cancel = threading.Event()
     settings = ClientSettings(
@@ -99,6 +103,26 @@ def run_update(
             if lease is not None:
                 lease.release()
     return summary
+
+
+def _user_for_password_file(urls: IndexUrls) -> str:
+    if urls.credentials is None or not urls.credentials[0]:
+        raise ConfigError(
+            f"password_file: the URL names no user; give it as {urls.simple.replace('://', '://USER@', 1)}"
+        )
+    return urls.credentials[0]
+
+
+def _read_password(path: Path) -> str:
+    """The first line of ``path``, without its line ending; raises ConfigError naming the file."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            password = handle.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"password_file: cannot read {path} ({exc.__class__.__name__}: {exc})") from None
+    if not password:
+        raise ConfigError(f"password_file: {path} holds no password on its first line")
+    return password
 
 
 class _Run:

@@ -121,6 +121,14 @@ FLAGS = [
     ),
     (["--max-file-size"], {"metavar": "SIZE", "help": "Leave out files larger than SIZE (bytes, or with K, M, G)."}),
     (["--ca-bundle"], {"metavar": "FILE", "help": "Trust the certificate authorities in this PEM file."}),
+    (
+        ["--password-file"],
+        {
+            "metavar": "FILE",
+            "help": "Read the upstream's password from the first line of this file; the user is the one "
+            "--url names (https://USER@HOST/...). Keeps the password out of the URL and of ps.",
+        },
+    ),
     (["--xmlrpc"], {**BOOLEAN, "help": "Use the upstream's XML-RPC changelog when offered (default: yes)."}),
     (["--json-api"], {**BOOLEAN, "help": "Read /pypi/<name>/json of changed projects (default: yes)."}),
     (["--retry-backoff"], {"metavar": "SECONDS", "help": "Wait before the first retry, then doubled (default: 1)."}),
