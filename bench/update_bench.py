@@ -27,6 +27,9 @@ removed at the end; servers are stopped by their PIDs.
    project's serial). Then two runs with nothing to do: through the XML-RPC
    changelog, and through the simple index (``--no-xmlrpc``). For each run:
    wall time and the peak RSS of the ``update`` process.
+
+The throughput step also prints the CPU time (user + system) of each
+client: on a machine whose cores the upstream shares, the ratio follows it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import argparse
 import base64
 import compileall
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -61,8 +65,8 @@ def settle() -> None:
     time.sleep(1)
 
 
-def timed_manage(server: PythonNestServer, *args: str) -> tuple[float, int, str]:
-    """Run pythonnest-manage; (seconds, peak RSS in MiB, output)."""
+def timed_manage(server: PythonNestServer, *args: str) -> tuple[float, int, str, float]:
+    """Run pythonnest-manage; (seconds, peak RSS in MiB, output, CPU seconds: user + system)."""
     settle()
     started = time.monotonic()
     process = subprocess.Popen(
@@ -79,7 +83,7 @@ def timed_manage(server: PythonNestServer, *args: str) -> tuple[float, int, str]
     seconds = time.monotonic() - started
     if process.returncode != 0:
         raise RuntimeError(f"pythonnest-manage {' '.join(args)} failed:\n{output[-3000:]}")
-    return seconds, usage.ru_maxrss // 1024, output
+    return seconds, usage.ru_maxrss // 1024, output, usage.ru_utime + usage.ru_stime
 
 
 def file_urls(server: PythonNestServer) -> list[str]:
@@ -93,8 +97,8 @@ def file_urls(server: PythonNestServer) -> list[str]:
     return urls
 
 
-def plain_download(urls: list[str], workers: int, folder: Path) -> tuple[float, int]:
-    """The baseline: a parallel httpx download of every URL to a file; (seconds, bytes)."""
+def plain_download(urls: list[str], workers: int, folder: Path) -> tuple[float, int, float]:
+    """The baseline: a parallel httpx download of every URL to a file; (seconds, bytes, CPU seconds)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
@@ -112,10 +116,11 @@ def plain_download(urls: list[str], workers: int, folder: Path) -> tuple[float, 
                 size += len(chunk)
         return size
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
     with httpx.Client(limits=limits, trust_env=False) as client, ThreadPoolExecutor(workers) as pool:
         sizes = list(pool.map(lambda item: fetch(client, *item), enumerate(urls)))
-    return time.monotonic() - started, sum(sizes)
+    seconds, after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_SELF)
+    return seconds, sum(sizes), after.ru_utime - cpu.ru_utime + after.ru_stime - cpu.ru_stime
 
 
 def throughput(work: Path, files: int, file_size: int, projects: int, workers: int) -> list[str]:
@@ -137,11 +142,11 @@ def throughput(work: Path, files: int, file_size: int, projects: int, workers: i
         added_in = time.monotonic() - started
         upstream.start(via="serve")
         urls = file_urls(upstream)
-        first, size = plain_download(urls, workers, work / "plain")
-        seconds, rss, output = timed_manage(
+        first, size, first_cpu = plain_download(urls, workers, work / "plain")
+        seconds, rss, output, cpu = timed_manage(
             mirror, "update", "--url", upstream.url, "--workers", str(workers), "--no-progress", "--verbosity", "0"
         )
-        second, _ = plain_download(urls, workers, work / "plain")
+        second, _, second_cpu = plain_download(urls, workers, work / "plain")
     finally:
         upstream.close()
         mirror.close()
@@ -152,9 +157,10 @@ def throughput(work: Path, files: int, file_size: int, projects: int, workers: i
         f"- {len(urls)} files, {megabytes:.1f} MiB in {projects} projects "
         f"(upstream loaded by `add` in {added_in:.0f} s), {workers} workers",
         f"- plain parallel httpx download: {first:.2f} s and {second:.2f} s "
-        f"(best {baseline:.2f} s: {len(urls) / baseline:.0f} files/s, {megabytes / baseline:.1f} MiB/s)",
+        f"(best {baseline:.2f} s: {len(urls) / baseline:.0f} files/s, {megabytes / baseline:.1f} MiB/s), "
+        f"CPU {first_cpu:.2f} s and {second_cpu:.2f} s",
         f"- `update`: {seconds:.2f} s ({len(urls) / seconds:.0f} files/s, {megabytes / seconds:.1f} MiB/s), "
-        f"peak RSS {rss} MiB",
+        f"CPU {cpu:.2f} s, peak RSS {rss} MiB",
         f"- `update` reaches **{100 * baseline / seconds:.0f}%** of the plain download's throughput",
         *(f"  - {line}" for line in summary),
     ]
@@ -182,7 +188,7 @@ def large_index(work: Path, projects: int) -> list[str]:
         # The same filter on every run: a changed filter makes a run look at every project again.
         common = ["--no-progress", "--verbosity", "0", "--workers", "6", "--max-file-size", "1"]
         for label, flags in runs:
-            seconds, rss, output = timed_manage(mirror, "update", "--url", upstream.url, *common, *flags)
+            seconds, rss, output, _cpu = timed_manage(mirror, "update", "--url", upstream.url, *common, *flags)
             examined = next((line for line in output.splitlines() if line.startswith("Upstream")), "")
             lines.append(f"- {label}: {seconds:.1f} s, peak RSS {rss} MiB")
             lines.append(f"  - {examined}")
