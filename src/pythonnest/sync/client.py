@@ -169,7 +169,6 @@ class UpstreamClient:
         settings: ClientSettings,
         *,
         cancel: threading.Event | None = None,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self.cancel = cancel or threading.Event()
@@ -195,7 +194,6 @@ class UpstreamClient:
             follow_redirects=True,
             verify=verify,
             trust_env=True,
-            transport=transport,
             auth=None if settings.credentials is None else _OriginAuth(settings.origin, settings.credentials),
         )
 

@@ -55,11 +55,10 @@ def run_update(
     *,
     store: LocalBlobStore,
     reporter: Reporter,
-    transport: httpx.BaseTransport | None = None,
 ) -> RunSummary:
     """Mirror the upstream once; the summary says what was done and what failed.
 
-    Raises ConfigError for a requirements file that cannot be read,
+    Raises ConfigError for a requirements or password file that cannot be read,
     InvalidUpstream for an upstream that is not an index or sends malformed
     or unsafe data, UpstreamUnavailable when it cannot be reached, and
     UpdateRunning when another update holds the lock. In each of these cases
@@ -81,7 +80,7 @@ def run_update(
         origin=origin_of(httpx.URL(urls.simple)),
     )
     lease = None if options.dry_run else UpdateLease()
-    with UpstreamClient(settings, cancel=cancel, transport=transport) as client:
+    with UpstreamClient(settings, cancel=cancel) as client:
         if lease is not None:
             lease.acquire()
         try:
