@@ -100,7 +100,9 @@ def release_readme(release_id: int, text: str, content_type: str) -> SafeString 
     """``render_description``, cached for the release and the exact text rendered."""
     digest = hashlib.sha256(f"{content_type}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()[:20]
     hide = settings.PYTHONNEST.hide_remote_images
-    key = f"web-readme:{RENDER_FORMAT}:{int(hide)}:{get_language()}:{release_id}:{digest}"
+    # Only hidden images put words of the language in the HTML ("image" for one without text).
+    variant = f"hide-{get_language()}" if hide else "show"
+    key = f"web-readme:{RENDER_FORMAT}:{variant}:{release_id}:{digest}"
     cached = cache.get(key)
     if cached is None:
         # Cache "nothing to show" as an empty string, so that it is not looked at again.
