@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+from pathlib import Path
 
 import pytest
 
 from pythonnest.core.exceptions import IntegrityFailure
+from pythonnest.storage import local
 from pythonnest.storage.local import LocalBlobStore
 
 
@@ -131,6 +134,106 @@ def test_a_failed_background_write_leaves_nothing(tmp_path, monkeypatch, failure
     expected = {"the stream": ConnectionError, "the digest": IntegrityFailure, "the disk": OSError}[failure]
     with pytest.raises(expected):
         store.stage(chunks(), expected_sha256="0" * 64, background_write=True)
+    assert incoming(store) == []
+
+
+# -- stage_range: bytes that lie in a file, copied by the kernel ------------------------------
+
+
+def file_holding(folder: Path, data: bytes, before: bytes = b"", after: bytes = b"") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "source"
+    path.write_bytes(before + data + after)
+    return path
+
+
+def stage_range(store: LocalBlobStore, path: Path, offset: int, length: int, **checks):
+    with path.open("rb") as source:
+        return store.stage_range(source.fileno(), offset, length, **checks)
+
+
+@pytest.fixture
+def small_pieces(monkeypatch):
+    # Several pieces for a blob of a few pages: each hashed while the next is copied.
+    monkeypatch.setattr(local, "COPY_PIECE", 2 * 4096)
+
+
+@pytest.mark.parametrize("size", [0, 1, 8191, 8192, 8193, 100_000])
+def test_stage_range_stores_exactly_the_span(tmp_path, small_pieces, size):
+    store = LocalBlobStore(tmp_path / "store")
+    data = os.urandom(size)
+    # The span starts inside a page, as a tar member's data does (512-byte blocks).
+    path = file_holding(tmp_path, data, before=b"h" * 1536, after=b"t" * 700)
+    staged = stage_range(store, path, 1536, size, expected_sha256=hashlib.sha256(data).hexdigest(), expected_size=size)
+    assert staged.digests.size == size and staged.digests.md5 == ""
+    assert staged.commit()
+    assert store.path_for(staged.sha256).read_bytes() == data
+    assert incoming(store) == []
+
+
+@pytest.mark.parametrize(
+    "checks, length, error, message",
+    [
+        ({"expected_sha256": "0" * 64}, 20_000, IntegrityFailure, "sha256"),
+        ({"expected_size": 19_999}, 20_000, IntegrityFailure, "more than the 19999 bytes expected"),
+        ({"expected_size": 20_001}, 20_000, IntegrityFailure, "20000 bytes received, 20001 expected"),
+        ({}, 30_000, EOFError, "the file ends at byte 20000, inside the blob"),
+    ],
+)
+def test_stage_range_refuses_bad_bytes_and_leaves_nothing(tmp_path, small_pieces, checks, length, error, message):
+    store = LocalBlobStore(tmp_path / "store")
+    data = os.urandom(20_000)
+    checks = {"expected_sha256": hashlib.sha256(data).hexdigest(), **checks}
+    with pytest.raises(error, match=message):
+        stage_range(store, file_holding(tmp_path, data), 0, length, **checks)
+    assert incoming(store) == []
+    assert [path for path in store.root.rglob("*") if path.is_file()] == []
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs a second filesystem (tmpfs at /dev/shm)")
+def test_stage_range_copies_across_filesystems(tmp_path, small_pieces):
+    # copy_file_range refuses two filesystems (EXDEV); sendfile takes over.
+    store = LocalBlobStore(tmp_path / "store")
+    data = os.urandom(50_000)
+    folder = Path("/dev/shm") / f"pythonnest-test-{os.getpid()}-{tmp_path.name}"
+    try:
+        path = file_holding(folder, data, before=b"x" * 512)
+        staged = stage_range(store, path, 512, len(data), expected_sha256=hashlib.sha256(data).hexdigest())
+    finally:
+        for leftover in folder.glob("*"):
+            leftover.unlink()
+        folder.rmdir()
+    staged.commit()
+    assert store.path_for(staged.sha256).read_bytes() == data
+
+
+def test_stage_range_reads_and_writes_where_the_kernel_cannot_copy(tmp_path, small_pieces, monkeypatch):
+    calls = []
+
+    def refused(*args):
+        calls.append(args)
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(os, "copy_file_range", refused, raising=False)
+    monkeypatch.setattr(os, "sendfile", refused, raising=False)
+    store = LocalBlobStore(tmp_path / "store")
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    path = file_holding(tmp_path, data, before=b"x" * 512)
+    staged = stage_range(store, path, 512, len(data), expected_sha256=hashlib.sha256(data).hexdigest())
+    staged.commit()
+    assert store.path_for(staged.sha256).read_bytes() == data
+    assert calls  # each piece tried the kernel first
+
+
+def test_stage_range_lets_other_errors_through(tmp_path, monkeypatch):
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "copy_file_range", full, raising=False)
+    store = LocalBlobStore(tmp_path / "store")
+    data = os.urandom(10_000)
+    with pytest.raises(OSError, match="No space left"):
+        stage_range(store, file_holding(tmp_path, data), 0, len(data), expected_sha256=hashlib.sha256(data).hexdigest())
     assert incoming(store) == []
 
 

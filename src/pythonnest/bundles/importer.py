@@ -332,7 +332,7 @@ def stage_blobs(
     """
     index = facts.index
     try:
-        for sha256, stream, where in source.blobs():
+        for sha256, stream, where, span in source.blobs():
             size, met_before, wanted = index.meet(sha256)
             if size is None:
                 raise BundleError(f"{where}: blob {sha256} is not named in the manifest")
@@ -344,6 +344,12 @@ def stage_blobs(
             try:
                 if store is None:
                     LocalBlobStore.check(chunks, expected_sha256=sha256, expected_size=size)
+                elif span is not None:
+                    # Copied by the kernel, then hashed where the copy lies; one sync of the store follows.
+                    blob = store.stage_range(
+                        span.fd, span.offset, span.length, expected_sha256=sha256, expected_size=size, sync=False
+                    )
+                    index.set_staged(sha256, str(blob.path))
                 else:
                     # md5 and blake2 come from the manifest; one sync of the store follows.
                     blob = store.stage(

@@ -1,7 +1,9 @@
 """Opening a bundle, whatever its form, without trusting any of it.
 
 Nothing is ever extracted by name: the manifest is copied to a scratch
-folder, and blobs are handed out as streams for the importer to verify. An
+folder, and blobs are handed out as streams for the importer to verify, with
+where their bytes lie in a file on disk when they lie whole in one (the
+importer then has the kernel copy them, and hashes the copy). An
 archive member that is not one of the names the format allows (a path with
 ``..``, an absolute path, a link, a device) refuses the whole bundle.
 """
@@ -11,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tarfile
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +37,29 @@ MAX_SMALL_MEMBER = 64 * 1024
 # and a bytes join per 10 KiB.
 STREAM_BUFFER = 1024 * 1024
 TAR_ERRORS = (tarfile.TarError, zlib.error, EOFError, OSError)
+# Members whose data follows their header as it is (not a sparse file's map).
+_CONTIGUOUS_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where a blob's bytes lie, whole, in a regular file open for reading: ``length`` bytes from ``offset``."""
+
+    fd: int
+    offset: int
+    length: int
+
+
+def _span_of(stream: BinaryIO, offset: int = 0, length: int | None = None) -> Span | None:
+    """``length`` bytes (all of them by default) of ``stream``'s file from ``offset``, when it is a regular file."""
+    try:
+        fd = stream.fileno()
+        status = os.fstat(fd)
+    except (AttributeError, OSError, ValueError):
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    return Span(fd, offset, status.st_size if length is None else length)
 
 
 class BundleSource:
@@ -43,8 +70,12 @@ class BundleSource:
     manifest_digest: str
     signature: bytes | None
 
-    def blobs(self) -> Iterator[tuple[str, BinaryIO, str]]:
-        """Yield (sha256, stream, where) for every blob, where naming its file."""
+    def blobs(self) -> Iterator[tuple[str, BinaryIO, str, Span | None]]:
+        """Yield (sha256, stream, where, span) for every blob, where naming its file.
+
+        ``span`` says where the blob's bytes lie when they lie whole in a
+        regular file (None otherwise); the stream then starts at them.
+        """
         raise NotImplementedError
 
     def close(self) -> None:
@@ -79,7 +110,7 @@ class DirectorySource(BundleSource):
         signature = path / SIGNATURE
         self.signature = signature.read_bytes()[:MAX_SMALL_MEMBER] if signature.is_file() else None
 
-    def blobs(self) -> Iterator[tuple[str, BinaryIO, str]]:
+    def blobs(self) -> Iterator[tuple[str, BinaryIO, str, Span | None]]:
         folder = self.path / BLOB_DIRECTORY
         if not folder.exists():
             return
@@ -92,7 +123,7 @@ class DirectorySource(BundleSource):
                 if match is None:
                     raise BundleError(f"{entry.path}: unexpected file among the blobs")
                 with open(entry.path, "rb") as stream:
-                    yield match.group(1), stream, entry.path
+                    yield match.group(1), stream, entry.path, _span_of(stream)
 
 
 def _check_member(member: tarfile.TarInfo, where: str) -> None:
@@ -223,7 +254,7 @@ class ArchiveSource(BundleSource):
             raise BundleError(f"{self.description}: no {MANIFEST_DIGEST}")
         self.manifest_digest = digest
 
-    def blobs(self) -> Iterator[tuple[str, BinaryIO, str]]:
+    def blobs(self) -> Iterator[tuple[str, BinaryIO, str, Span | None]]:
         def remaining():
             if self._pending is not None:
                 yield self._pending
@@ -236,7 +267,10 @@ class ArchiveSource(BundleSource):
             match = BLOB_MEMBER.match(member.name)
             if match is None:
                 raise BundleError(f"{where}: {member.name} found after the blobs began")
-            yield match.group(1), archive.extractfile(member), where
+            span = None
+            if member.type in _CONTIGUOUS_TYPES and member.sparse is None:
+                span = _span_of(archive.fileobj, member.offset_data, member.size)
+            yield match.group(1), archive.extractfile(member), where, span
 
     def close(self) -> None:
         if self._tar is not None:

@@ -9,7 +9,9 @@ blob (DESIGN.md invariant 2).
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import mmap
 import os
 import re
 import shutil
@@ -25,6 +27,11 @@ from pythonnest.core.exceptions import IntegrityFailure
 
 CHUNK_SIZE = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# stage_range hashes what the kernel copied a piece at a time, the next piece
+# being copied meanwhile (a multiple of the page size: pieces are mapped).
+COPY_PIECE = 16 * 1024 * 1024
+# A kernel that cannot copy between these two files says so with one of these.
+_CANNOT_COPY = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,62 @@ def _checked(
         if expected_size is not None and hasher.size > expected_size:
             raise IntegrityFailure(f"more than the {expected_size} bytes expected")
         yield chunk
+
+
+def _copy_file_range(source: int, target: int, offset: int, count: int) -> int:
+    return os.copy_file_range(source, target, count, offset)
+
+
+def _sendfile(source: int, target: int, offset: int, count: int) -> int:
+    return os.sendfile(target, source, offset, count)
+
+
+def _read_write(source: int, target: int, offset: int, count: int) -> int:
+    data = memoryview(os.pread(source, min(count, CHUNK_SIZE), offset))
+    remaining = data
+    while remaining:
+        remaining = remaining[os.write(target, remaining) :]
+    return len(data)
+
+
+# The ways to copy between files, the cheapest first: copy_file_range within
+# a filesystem, sendfile between two, and reading and writing where neither works.
+_COPIES = tuple(
+    way
+    for way, available in (
+        (_copy_file_range, hasattr(os, "copy_file_range")),
+        (_sendfile, hasattr(os, "sendfile")),
+        (_read_write, True),
+    )
+    if available
+)
+
+
+def _copy_range(source: int, target: int, offset: int, count: int) -> None:
+    """Append ``count`` bytes of ``source`` from ``offset`` to ``target``, in the kernel where it can.
+
+    Raises EOFError when ``source`` ends first (a truncated file, not a damaged blob).
+    """
+    ways = iter(_COPIES)
+    way = next(ways)
+    end = offset + count
+    while offset < end:
+        try:
+            copied = way(source, target, offset, end - offset)
+        except OSError as exc:
+            if exc.errno not in _CANNOT_COPY or way is _read_write:
+                raise
+            way = next(ways)
+            continue
+        if not copied:
+            raise EOFError(f"the file ends at byte {offset}, inside the blob")
+        offset += copied
+
+
+def _hash_piece(fd: int, start: int, count: int, hasher: _Hasher) -> None:
+    """Hash ``count`` bytes of the file ``fd`` from ``start`` where they lie, in the page cache."""
+    with mmap.mmap(fd, count, access=mmap.ACCESS_READ, offset=start) as mapped, memoryview(mapped) as view:
+        hasher.update(view)
 
 
 def _checked_digests(hasher: _Hasher, expected_sha256: str | None, expected_size: int | None) -> Digests:
@@ -167,11 +230,7 @@ class LocalBlobStore:
         Raises IntegrityFailure when the size or digest is not the one
         expected, or the bytes exceed ``max_size``; nothing is left behind.
         """
-        if not self._temporary_ready:
-            self.temporary_dir.mkdir(parents=True, exist_ok=True)
-            self._temporary_ready = True
-        fd, name = tempfile.mkstemp(dir=self.temporary_dir, prefix=prefix)
-        path = Path(name)
+        fd, path = self._temporary(prefix)
         hasher = _Hasher(only_sha256)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -189,16 +248,78 @@ class LocalBlobStore:
             raise
         return StagedBlob(self, path, digests)
 
-    def _write_behind(self, handle: BinaryIO, chunks: Iterator[bytes]) -> None:
-        """Write each chunk in the writer thread while the caller's thread reads and hashes the next."""
+    def stage_range(
+        self,
+        source: int,
+        offset: int,
+        length: int,
+        *,
+        expected_sha256: str,
+        expected_size: int | None = None,
+        prefix: str = "blob-",
+        sync: bool = True,
+    ) -> StagedBlob:
+        """Stage the ``length`` bytes of the open file ``source`` from ``offset``, copied by the kernel.
+
+        For bytes that lie whole in a file on disk, as a bundle's blobs do:
+        they go from page cache to page cache (copy_file_range, or sendfile
+        between filesystems) rather than through Python, and the staged copy
+        is hashed where it lies, so the bytes checked are the bytes the store
+        keeps. Each piece is hashed while the writer thread copies the next.
+        Raises IntegrityFailure as ``stage`` does, and EOFError when
+        ``source`` ends before ``length`` bytes; nothing is left behind.
+        """
+        if expected_size is not None and length > expected_size:
+            raise IntegrityFailure(f"more than the {expected_size} bytes expected")
+        fd, path = self._temporary(prefix)
+        hasher = _Hasher(only_sha256=True)
+        writer = self._writer_thread()
+
+        def copy(start: int) -> Future:
+            return writer.submit(_copy_range, source, fd, offset + start, min(COPY_PIECE, length - start))
+
+        copying: Future | None = copy(0) if length else None
+        try:
+            for start in range(0, length, COPY_PIECE):
+                copying.result()
+                following = start + COPY_PIECE
+                copying = copy(following) if following < length else None
+                _hash_piece(fd, start, min(COPY_PIECE, length - start), hasher)
+            if sync:
+                os.fsync(fd)
+            digests = _checked_digests(hasher, expected_sha256, expected_size)
+        except BaseException:
+            # Never let the file close under a copy in flight.
+            if copying is not None:
+                wait([copying])
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        return StagedBlob(self, path, digests)
+
+    def _temporary(self, prefix: str) -> tuple[int, Path]:
+        """A new temporary file beside the store, open for reading and writing: (descriptor, path)."""
+        if not self._temporary_ready:
+            self.temporary_dir.mkdir(parents=True, exist_ok=True)
+            self._temporary_ready = True
+        fd, name = tempfile.mkstemp(dir=self.temporary_dir, prefix=prefix)
+        return fd, Path(name)
+
+    def _writer_thread(self) -> ThreadPoolExecutor:
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-writer")
+        return self._writer
+
+    def _write_behind(self, handle: BinaryIO, chunks: Iterator[bytes]) -> None:
+        """Write each chunk in the writer thread while the caller's thread reads and hashes the next."""
+        writer = self._writer_thread()
         writing: Future | None = None
         try:
             for chunk in chunks:
                 if writing is not None:
                     writing.result()
-                writing = self._writer.submit(handle.write, chunk)
+                writing = writer.submit(handle.write, chunk)
             if writing is not None:
                 writing.result()
         finally:
