@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import random
@@ -62,7 +63,7 @@ def test_tar_total_size_is_what_tarfile_writes(tmp_path, sizes):
         for index, size in enumerate(sizes):
             info = tarfile.TarInfo(f"blobs/{index:064x}")
             info.size = size
-            archive.addfile(info, __import__("io").BytesIO(b"x" * size))
+            archive.addfile(info, io.BytesIO(b"x" * size))
     assert path.stat().st_size == tar_total_size(sizes)
 
 
@@ -153,6 +154,48 @@ def test_the_same_bundle_gives_the_same_archive_bytes(tmp_path):
         (path,) = write_members(writer, folder, manifest, blobs)
         outputs.append(path.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_blobs_copied_by_the_kernel_make_the_archive_tarfile_would_write(tmp_path):
+    # Blob bytes go straight from file to file; headers, padding and end must be tarfile's own.
+    manifest = b'{"type":"header"}\n'
+    blobs = [b"", b"z", os.urandom(511), os.urandom(512), os.urandom(513), os.urandom(3 * 1024 * 1024 + 7)]
+    archive = tmp_path / "bundle.tar"
+    write_members(ArchiveWriter(archive, None, BUNDLE_ID, plan_of(manifest, blobs)), tmp_path, manifest, blobs)
+    reference = tmp_path / "reference.tar"
+    with tarfile.open(reference, "w", format=tarfile.GNU_FORMAT) as expected:
+        for name, data in [
+            ("manifest.jsonl", manifest),
+            ("manifest.sha256", hashlib.sha256(manifest).hexdigest().encode() + b"\n"),
+            *sorted((f"blobs/{hashlib.sha256(data).hexdigest()}", data) for data in blobs),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime, info.uname, info.gname = len(data), 0o644, 0, "", ""
+            expected.addfile(info, io.BytesIO(data))
+    assert archive.read_bytes() == reference.read_bytes()
+
+
+@pytest.mark.parametrize("form", ["folder", "archive", "volumes"])
+def test_a_blob_shorter_than_the_catalog_says_is_refused_and_nothing_is_left(tmp_path, form):
+    manifest = b'{"type":"header"}\n'
+    data = os.urandom(5000)
+    plan = plan_of(manifest, [data])
+    target = tmp_path / "out" / ("bundle" if form == "folder" else "bundle.tar")
+    target.parent.mkdir()
+    if form == "folder":
+        writer = DirectoryWriter(target)
+    else:
+        writer = ArchiveWriter(target, 40_000 if form == "volumes" else None, BUNDLE_ID, plan)
+    sha256, path = blob(tmp_path, data)
+    path.write_bytes(data[:4000])  # the store lost the end of it
+    source = tmp_path / "source-manifest.jsonl"
+    source.write_bytes(manifest)
+    writer.add_file("manifest.jsonl", source)
+    writer.add_bytes("manifest.sha256", hashlib.sha256(manifest).hexdigest().encode() + b"\n")
+    with pytest.raises(BundleError, match=f"blob {sha256} in the store is shorter than the catalog says"):
+        writer.add_blob(sha256, path, len(data))
+    writer.abort()
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_archive_refuses_to_overwrite(tmp_path):

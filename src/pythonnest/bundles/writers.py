@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from pythonnest.bundles.format import BLOB_DIRECTORY, VOLUME_HEADER
 from pythonnest.core.exceptions import BundleError
+from pythonnest.storage.local import copy_range
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
@@ -45,6 +46,14 @@ def _tar_info(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
+def _copy_blob(sha256: str, source: BinaryIO, target: BinaryIO, size: int) -> None:
+    """Append the ``size`` bytes of the blob ``source`` to ``target`` (flushed), copied by the kernel."""
+    try:
+        copy_range(source.fileno(), target.fileno(), 0, size)
+    except EOFError as exc:
+        raise BundleError(f"blob {sha256} in the store is shorter than the catalog says ({exc})") from None
+
+
 class DirectoryWriter:
     """A bundle as a folder: manifest files at the top, blobs under blobs/."""
 
@@ -68,7 +77,7 @@ class DirectoryWriter:
     def add_blob(self, sha256: str, source: Path, size: int) -> None:
         target = self.staging / BLOB_DIRECTORY / sha256
         with source.open("rb") as reader, target.open("wb") as writer:
-            shutil.copyfileobj(reader, writer, COPY_CHUNK)
+            _copy_blob(sha256, reader, writer, size)
 
     def finish(self) -> list[Path]:
         if self.path.exists():
@@ -172,10 +181,14 @@ class ArchiveWriter:
         # TarFile keeps every member it wrote; a bundle has no use for them.
         self.tar.members.clear()
 
-    def _member(self, name: str, stream: BinaryIO, size: int | None) -> None:
+    def _enter_volume(self) -> None:
+        """Open the volume the next member belongs in, unless it is open already."""
         index = self._volume_of_next_member()
         if self.current != index:
             self._open_volume(index)
+
+    def _member(self, name: str, stream: BinaryIO, size: int | None) -> None:
+        self._enter_volume()
         self._add_stream(name, stream, size)
         self.added += 1
 
@@ -187,8 +200,17 @@ class ArchiveWriter:
             self._member(name, stream, source.stat().st_size)
 
     def add_blob(self, sha256: str, source: Path, size: int) -> None:
+        self._enter_volume()
         with source.open("rb") as stream:
-            self._member(f"{BLOB_DIRECTORY}/{sha256}", stream, size)
+            # The header through tarfile, the bytes by the kernel, then the padding to a block.
+            self.tar.addfile(_tar_info(f"{BLOB_DIRECTORY}/{sha256}", size))
+            self.handle.flush()
+            _copy_blob(sha256, stream, self.handle, size)
+            padding = -size % BLOCK
+            self.handle.write(tarfile.NUL * padding)
+            self.tar.offset += size + padding
+            self.tar.members.clear()
+        self.added += 1
 
     def finish(self) -> list[Path]:
         self._close_volume()

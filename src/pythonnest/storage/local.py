@@ -101,7 +101,7 @@ _COPIES = tuple(
 )
 
 
-def _copy_range(source: int, target: int, offset: int, count: int) -> None:
+def copy_range(source: int, target: int, offset: int, count: int) -> None:
     """Append ``count`` bytes of ``source`` from ``offset`` to ``target``, in the kernel where it can.
 
     Raises EOFError when ``source`` ends first (a truncated file, not a damaged blob).
@@ -276,7 +276,7 @@ class LocalBlobStore:
         writer = self._writer_thread()
 
         def copy(start: int) -> Future:
-            return writer.submit(_copy_range, source, fd, offset + start, min(COPY_PIECE, length - start))
+            return writer.submit(copy_range, source, fd, offset + start, min(COPY_PIECE, length - start))
 
         copying: Future | None = copy(0) if length else None
         try:
