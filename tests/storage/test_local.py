@@ -225,6 +225,22 @@ def test_stage_range_reads_and_writes_where_the_kernel_cannot_copy(tmp_path, sma
     assert calls  # each piece tried the kernel first
 
 
+def test_stage_range_reads_what_it_cannot_map(tmp_path, small_pieces, monkeypatch):
+    def unmappable(*args, **kwargs):
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(local.mmap, "mmap", unmappable)
+    store = LocalBlobStore(tmp_path / "store")
+    data = os.urandom(50_000)
+    staged = stage_range(
+        store, file_holding(tmp_path, data), 0, len(data), expected_sha256=hashlib.sha256(data).hexdigest()
+    )
+    assert staged.digests.size == len(data)
+    with pytest.raises(IntegrityFailure):
+        stage_range(store, file_holding(tmp_path, data), 0, len(data), expected_sha256="0" * 64)
+    assert incoming(store) == [staged.path]
+
+
 def test_stage_range_lets_other_errors_through(tmp_path, monkeypatch):
     def full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -202,14 +202,18 @@ class ArchiveWriter:
     def add_blob(self, sha256: str, source: Path, size: int) -> None:
         self._enter_volume()
         with source.open("rb") as stream:
-            # The header through tarfile, the bytes by the kernel, then the padding to a block.
-            self.tar.addfile(_tar_info(f"{BLOB_DIRECTORY}/{sha256}", size))
+            # The header as tarfile makes it, the bytes copied by the kernel, then
+            # the padding to a block; tarfile's offset follows, for its end marker.
+            # (TarFile.addfile would want the bytes as a stream.)
+            header = _tar_info(f"{BLOB_DIRECTORY}/{sha256}", size).tobuf(
+                self.tar.format, self.tar.encoding, self.tar.errors
+            )
+            self.handle.write(header)
             self.handle.flush()
             _copy_blob(sha256, stream, self.handle, size)
             padding = -size % BLOCK
             self.handle.write(tarfile.NUL * padding)
-            self.tar.offset += size + padding
-            self.tar.members.clear()
+            self.tar.offset += len(header) + size + padding
         self.added += 1
 
     def finish(self) -> list[Path]:

@@ -123,8 +123,17 @@ def copy_range(source: int, target: int, offset: int, count: int) -> None:
 
 
 def _hash_piece(fd: int, start: int, count: int, hasher: _Hasher) -> None:
-    """Hash ``count`` bytes of the file ``fd`` from ``start`` where they lie, in the page cache."""
-    with mmap.mmap(fd, count, access=mmap.ACCESS_READ, offset=start) as mapped, memoryview(mapped) as view:
+    """Hash ``count`` bytes of the file ``fd`` from ``start`` where they lie, in the page cache.
+
+    Read instead where the file cannot be mapped (some network and FUSE filesystems).
+    """
+    try:
+        mapped = mmap.mmap(fd, count, access=mmap.ACCESS_READ, offset=start)
+    except OSError:
+        for offset in range(start, start + count, CHUNK_SIZE):
+            hasher.update(os.pread(fd, min(CHUNK_SIZE, start + count - offset), offset))
+        return
+    with mapped, memoryview(mapped) as view:
         hasher.update(view)
 
 
