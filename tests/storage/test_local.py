@@ -253,6 +253,47 @@ def test_stage_range_lets_other_errors_through(tmp_path, monkeypatch):
     assert incoming(store) == []
 
 
+@pytest.mark.parametrize("offset", [0, 512, 1536, 4096, 4097])
+@pytest.mark.parametrize("size", [0, 1, 8191, 8192, 8193, 100_000])
+def test_check_range_hashes_the_span_in_place(tmp_path, small_pieces, offset, size):
+    data = os.urandom(size)
+    path = file_holding(tmp_path, data, before=b"h" * offset, after=b"t" * 700)
+    with path.open("rb") as source:
+        digests = LocalBlobStore.check_range(
+            source.fileno(), offset, size, expected_sha256=hashlib.sha256(data).hexdigest(), expected_size=size
+        )
+    assert (digests.sha256, digests.size) == (hashlib.sha256(data).hexdigest(), size)
+
+
+@pytest.mark.parametrize(
+    "checks, length, error, message",
+    [
+        ({"expected_sha256": "0" * 64}, 20_000, IntegrityFailure, "sha256"),
+        ({"expected_size": 19_999}, 20_000, IntegrityFailure, "more than the 19999 bytes expected"),
+        ({"expected_size": 20_001}, 20_000, IntegrityFailure, "20000 bytes received, 20001 expected"),
+        ({}, 30_000, EOFError, "the file ends at byte 20000, inside the blob"),
+    ],
+)
+def test_check_range_refuses_what_stage_range_refuses(tmp_path, small_pieces, checks, length, error, message):
+    data = os.urandom(20_000)
+    checks = {"expected_sha256": hashlib.sha256(data).hexdigest(), **checks}
+    with file_holding(tmp_path, data).open("rb") as source, pytest.raises(error, match=message):
+        LocalBlobStore.check_range(source.fileno(), 0, length, **checks)
+
+
+def test_check_range_reads_what_it_cannot_map(tmp_path, small_pieces, monkeypatch):
+    def unmappable(*args, **kwargs):
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(local.mmap, "mmap", unmappable)
+    data = os.urandom(50_000)
+    with file_holding(tmp_path, data, before=b"x" * 700).open("rb") as source:
+        digests = LocalBlobStore.check_range(
+            source.fileno(), 700, len(data), expected_sha256=hashlib.sha256(data).hexdigest()
+        )
+    assert digests.size == len(data)
+
+
 def test_discard_removes_the_temporary_file(tmp_path):
     store = LocalBlobStore(tmp_path)
     with store.stage_bytes(b"temporary") as staged:

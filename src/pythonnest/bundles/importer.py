@@ -342,7 +342,11 @@ def stage_blobs(
                 continue
             chunks = iter(functools.partial(stream.read, CHUNK_SIZE), b"")
             try:
-                if store is None:
+                if store is None and span is not None:
+                    LocalBlobStore.check_range(
+                        span.fd, span.offset, span.length, expected_sha256=sha256, expected_size=size
+                    )
+                elif store is None:
                     LocalBlobStore.check(chunks, expected_sha256=sha256, expected_size=size)
                 elif span is not None:
                     # Copied by the kernel, then hashed where the copy lies; one sync of the store follows.
