@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pythonnest.bundles.reader import ArchiveSource, DirectorySource, open_bundle
+from pythonnest.bundles.reader import ArchiveSource, DirectorySource, Span, open_bundle
 from pythonnest.bundles.writers import ArchiveWriter, DirectoryWriter
 from pythonnest.core.exceptions import BundleError
 from tests.support.bundles import Member, folder_members, tar_with, write_tar
@@ -374,3 +374,12 @@ def test_an_archive_cut_at_a_member_boundary_is_truncated(archive, scratch):
     archive.write_bytes(data[:2048])
     with pytest.raises(BundleError, match=f"{archive}: the archive ends at byte 2048 without its end marker"):
         read_everything(open_bundle([archive], scratch))
+
+
+def test_a_span_reads_its_bytes_in_place_and_says_when_the_file_ends_early(tmp_path):
+    path = tmp_path / "file"
+    path.write_bytes(b"head" + b"x" * 3_000_000 + b"tail")
+    with path.open("rb") as handle:
+        assert b"".join(Span(handle.fileno(), 4, 3_000_000).chunks()) == b"x" * 3_000_000
+        with pytest.raises(EOFError, match="the file ends at byte 3000008, inside the blob"):
+            b"".join(Span(handle.fileno(), 4, 3_000_010).chunks())

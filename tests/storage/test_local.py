@@ -154,12 +154,22 @@ def stage_range(store: LocalBlobStore, path: Path, offset: int, length: int, **c
 
 @pytest.fixture
 def small_pieces(monkeypatch):
-    # Several pieces for a blob of a few pages: each hashed while the next is copied.
+    # Several pieces for a blob of a few pages: each hashed while the next is copied,
+    # full pieces through a mapping, the last one read when it is under a page.
     monkeypatch.setattr(local, "COPY_PIECE", 2 * 4096)
+    monkeypatch.setattr(local, "MAP_AT_LEAST", 4096)
 
 
 @pytest.mark.parametrize("size", [0, 1, 8191, 8192, 8193, 100_000])
-def test_stage_range_stores_exactly_the_span(tmp_path, small_pieces, size):
+def test_stage_range_stores_exactly_the_span(tmp_path, small_pieces, monkeypatch, size):
+    maps = []
+    real_mmap = local.mmap.mmap
+
+    def counted(*args, **kwargs):
+        maps.append(args)
+        return real_mmap(*args, **kwargs)
+
+    monkeypatch.setattr(local.mmap, "mmap", counted)
     store = LocalBlobStore(tmp_path / "store")
     data = os.urandom(size)
     # The span starts inside a page, as a tar member's data does (512-byte blocks).
@@ -169,6 +179,8 @@ def test_stage_range_stores_exactly_the_span(tmp_path, small_pieces, size):
     assert staged.commit()
     assert store.path_for(staged.sha256).read_bytes() == data
     assert incoming(store) == []
+    # Pieces of a page or more are hashed through a mapping, smaller ones read.
+    assert len(maps) == size // (2 * 4096) + (size % (2 * 4096) >= 4096)
 
 
 @pytest.mark.parametrize(

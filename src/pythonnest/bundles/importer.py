@@ -53,6 +53,9 @@ logger = logging.getLogger(__name__)
 _HASHED_FIELD = re.compile(r"^[0-9a-f]*\Z")
 # Blobs this large are written in the store's writer thread while the next chunk is read and hashed.
 BACKGROUND_WRITE_SIZE = 4 * 1024 * 1024
+# Blobs this large that lie whole in a file are copied by the kernel, a piece at a time, and
+# hashed where the copy lies; smaller ones cost less read and written (docs/performance.md).
+KERNEL_COPY_SIZE = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,8 @@ def stage_blobs(
                 raise BundleError(f"{where}: blob {sha256} appears twice")
             if not wanted:
                 continue
-            chunks = iter(functools.partial(stream.read, CHUNK_SIZE), b"")
+            # Where the bytes lie in a file, they are read there, past tarfile's layers.
+            chunks = span.chunks() if span is not None else iter(functools.partial(stream.read, CHUNK_SIZE), b"")
             try:
                 if store is None and span is not None:
                     LocalBlobStore.check_range(
@@ -348,7 +352,7 @@ def stage_blobs(
                     )
                 elif store is None:
                     LocalBlobStore.check(chunks, expected_sha256=sha256, expected_size=size)
-                elif span is not None:
+                elif span is not None and size >= KERNEL_COPY_SIZE:
                     # Copied by the kernel, then hashed where the copy lies; one sync of the store follows.
                     blob = store.stage_range(
                         span.fd, span.offset, span.length, expected_sha256=sha256, expected_size=size, sync=False

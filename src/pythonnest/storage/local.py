@@ -29,7 +29,9 @@ CHUNK_SIZE = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # stage_range hashes what the kernel copied a piece at a time, the next piece
 # being copied meanwhile (a multiple of the page size: pieces are mapped).
-COPY_PIECE = 16 * 1024 * 1024
+COPY_PIECE = 4 * 1024 * 1024
+# Pieces this large are hashed through a mapping of the file, smaller ones read.
+MAP_AT_LEAST = 1024 * 1024
 # A kernel that cannot copy between these two files says so with one of these.
 _CANNOT_COPY = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
 
@@ -125,20 +127,23 @@ def copy_range(source: int, target: int, offset: int, count: int) -> None:
 def _hash_piece(fd: int, start: int, count: int, hasher: _Hasher) -> None:
     """Hash ``count`` bytes of the file ``fd`` from ``start`` where they lie, in the page cache.
 
-    Read instead where the file cannot be mapped (some network and FUSE filesystems).
+    Pieces under MAP_AT_LEAST are read instead (cheaper than mapping and
+    unmapping them), as are those of a file that cannot be mapped (some
+    network and FUSE filesystems).
     """
-    if not count:
-        return
-    # A mapping starts on a page: from the page holding ``start``, its head skipped.
-    skip = start % mmap.ALLOCATIONGRANULARITY
-    try:
-        mapped = mmap.mmap(fd, skip + count, access=mmap.ACCESS_READ, offset=start - skip)
-    except OSError:
-        for offset in range(start, start + count, CHUNK_SIZE):
-            hasher.update(os.pread(fd, min(CHUNK_SIZE, start + count - offset), offset))
-        return
-    with mapped, memoryview(mapped) as view, view[skip:] as piece:
-        hasher.update(piece)
+    if count >= MAP_AT_LEAST:
+        # A mapping starts on a page: from the page holding ``start``, its head skipped.
+        skip = start % mmap.ALLOCATIONGRANULARITY
+        try:
+            mapped = mmap.mmap(fd, skip + count, access=mmap.ACCESS_READ, offset=start - skip)
+        except OSError:
+            pass
+        else:
+            with mapped, memoryview(mapped) as view, view[skip:] as piece:
+                hasher.update(piece)
+            return
+    for offset in range(start, start + count, CHUNK_SIZE):
+        hasher.update(os.pread(fd, min(CHUNK_SIZE, start + count - offset), offset))
 
 
 def _checked_digests(hasher: _Hasher, expected_sha256: str | None, expected_size: int | None) -> Digests:
@@ -286,18 +291,24 @@ class LocalBlobStore:
             raise IntegrityFailure(f"more than the {expected_size} bytes expected")
         fd, path = self._temporary(prefix)
         hasher = _Hasher(only_sha256=True)
-        writer = self._writer_thread()
-
-        def copy(start: int) -> Future:
-            return writer.submit(copy_range, source, fd, offset + start, min(COPY_PIECE, length - start))
-
-        copying: Future | None = copy(0) if length else None
+        copying: Future | None = None
         try:
-            for start in range(0, length, COPY_PIECE):
-                copying.result()
-                following = start + COPY_PIECE
-                copying = copy(following) if following < length else None
-                _hash_piece(fd, start, min(COPY_PIECE, length - start), hasher)
+            if length <= COPY_PIECE:
+                # One piece: copied in this thread, without a hand-off to the writer.
+                copy_range(source, fd, offset, length)
+                _hash_piece(fd, 0, length, hasher)
+            else:
+                writer = self._writer_thread()
+
+                def copy(start: int) -> Future:
+                    return writer.submit(copy_range, source, fd, offset + start, min(COPY_PIECE, length - start))
+
+                copying = copy(0)
+                for start in range(0, length, COPY_PIECE):
+                    copying.result()
+                    following = start + COPY_PIECE
+                    copying = copy(following) if following < length else None
+                    _hash_piece(fd, start, min(COPY_PIECE, length - start), hasher)
             if sync:
                 os.fsync(fd)
             digests = _checked_digests(hasher, expected_sha256, expected_size)
