@@ -152,6 +152,25 @@ def stage_range(store: LocalBlobStore, path: Path, offset: int, length: int, **c
         return store.stage_range(source.fileno(), offset, length, **checks)
 
 
+# What stage_range and check_range refuse, for 20,000 bytes in a file of 20,000.
+RANGE_REFUSALS = [
+    ({"expected_sha256": "0" * 64}, 20_000, IntegrityFailure, "sha256"),
+    ({"expected_size": 19_999}, 20_000, IntegrityFailure, "more than the 19999 bytes expected"),
+    ({"expected_size": 20_001}, 20_000, IntegrityFailure, "20000 bytes received, 20001 expected"),
+    ({}, 30_000, EOFError, "the file ends at byte 20000, inside the blob"),
+]
+
+
+@pytest.fixture
+def unmappable(monkeypatch):
+    """A filesystem whose files cannot be mapped."""
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(local.mmap, "mmap", refuse)
+
+
 @pytest.fixture
 def small_pieces(monkeypatch):
     # Several pieces for a blob of a few pages: each hashed while the next is copied,
@@ -183,15 +202,7 @@ def test_stage_range_stores_exactly_the_span(tmp_path, small_pieces, monkeypatch
     assert len(maps) == size // (2 * 4096) + (size % (2 * 4096) >= 4096)
 
 
-@pytest.mark.parametrize(
-    "checks, length, error, message",
-    [
-        ({"expected_sha256": "0" * 64}, 20_000, IntegrityFailure, "sha256"),
-        ({"expected_size": 19_999}, 20_000, IntegrityFailure, "more than the 19999 bytes expected"),
-        ({"expected_size": 20_001}, 20_000, IntegrityFailure, "20000 bytes received, 20001 expected"),
-        ({}, 30_000, EOFError, "the file ends at byte 20000, inside the blob"),
-    ],
-)
+@pytest.mark.parametrize("checks, length, error, message", RANGE_REFUSALS)
 def test_stage_range_refuses_bad_bytes_and_leaves_nothing(tmp_path, small_pieces, checks, length, error, message):
     store = LocalBlobStore(tmp_path / "store")
     data = os.urandom(20_000)
@@ -237,11 +248,7 @@ def test_stage_range_reads_and_writes_where_the_kernel_cannot_copy(tmp_path, sma
     assert calls  # each piece tried the kernel first
 
 
-def test_stage_range_reads_what_it_cannot_map(tmp_path, small_pieces, monkeypatch):
-    def unmappable(*args, **kwargs):
-        raise OSError(errno.ENODEV, "No such device")
-
-    monkeypatch.setattr(local.mmap, "mmap", unmappable)
+def test_stage_range_reads_what_it_cannot_map(tmp_path, small_pieces, unmappable):
     store = LocalBlobStore(tmp_path / "store")
     data = os.urandom(50_000)
     staged = stage_range(
@@ -277,15 +284,7 @@ def test_check_range_hashes_the_span_in_place(tmp_path, small_pieces, offset, si
     assert (digests.sha256, digests.size) == (hashlib.sha256(data).hexdigest(), size)
 
 
-@pytest.mark.parametrize(
-    "checks, length, error, message",
-    [
-        ({"expected_sha256": "0" * 64}, 20_000, IntegrityFailure, "sha256"),
-        ({"expected_size": 19_999}, 20_000, IntegrityFailure, "more than the 19999 bytes expected"),
-        ({"expected_size": 20_001}, 20_000, IntegrityFailure, "20000 bytes received, 20001 expected"),
-        ({}, 30_000, EOFError, "the file ends at byte 20000, inside the blob"),
-    ],
-)
+@pytest.mark.parametrize("checks, length, error, message", RANGE_REFUSALS)
 def test_check_range_refuses_what_stage_range_refuses(tmp_path, small_pieces, checks, length, error, message):
     data = os.urandom(20_000)
     checks = {"expected_sha256": hashlib.sha256(data).hexdigest(), **checks}
@@ -293,11 +292,7 @@ def test_check_range_refuses_what_stage_range_refuses(tmp_path, small_pieces, ch
         LocalBlobStore.check_range(source.fileno(), 0, length, **checks)
 
 
-def test_check_range_reads_what_it_cannot_map(tmp_path, small_pieces, monkeypatch):
-    def unmappable(*args, **kwargs):
-        raise OSError(errno.ENODEV, "No such device")
-
-    monkeypatch.setattr(local.mmap, "mmap", unmappable)
+def test_check_range_reads_what_it_cannot_map(tmp_path, small_pieces, unmappable):
     data = os.urandom(50_000)
     with file_holding(tmp_path, data, before=b"x" * 700).open("rb") as source:
         digests = LocalBlobStore.check_range(

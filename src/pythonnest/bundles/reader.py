@@ -30,7 +30,7 @@ from pythonnest.bundles.format import (
     VOLUME_HEADER,
 )
 from pythonnest.core.exceptions import BundleError
-from pythonnest.storage.local import CHUNK_SIZE
+from pythonnest.storage.local import read_range
 
 MANIFEST_MEMBERS = (MANIFEST, MANIFEST_DIGEST, SIGNATURE)
 MAX_SMALL_MEMBER = 64 * 1024
@@ -52,13 +52,7 @@ class Span:
 
     def chunks(self) -> Iterator[bytes]:
         """The bytes, a chunk at a time, read where they lie; EOFError when the file ends first."""
-        offset, end = self.offset, self.offset + self.length
-        while offset < end:
-            chunk = os.pread(self.fd, min(CHUNK_SIZE, end - offset), offset)
-            if not chunk:
-                raise EOFError(f"the file ends at byte {offset}, inside the blob")
-            offset += len(chunk)
-            yield chunk
+        return read_range(self.fd, self.offset, self.length)
 
 
 def _span_of(stream: BinaryIO, offset: int = 0, length: int | None = None) -> Span | None:

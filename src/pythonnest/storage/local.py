@@ -61,6 +61,11 @@ class _Hasher:
         return Digests(self.sha256.hexdigest(), md5, blake2, self.size)
 
 
+def _refuse_longer(size: int, expected_size: int | None) -> None:
+    if expected_size is not None and size > expected_size:
+        raise IntegrityFailure(f"more than the {expected_size} bytes expected")
+
+
 def _checked(
     chunks: Iterable[bytes], hasher: _Hasher, expected_size: int | None, max_size: int | None
 ) -> Iterator[bytes]:
@@ -69,8 +74,7 @@ def _checked(
         hasher.update(chunk)
         if max_size is not None and hasher.size > max_size:
             raise IntegrityFailure(f"more than {max_size} bytes")
-        if expected_size is not None and hasher.size > expected_size:
-            raise IntegrityFailure(f"more than the {expected_size} bytes expected")
+        _refuse_longer(hasher.size, expected_size)
         yield chunk
 
 
@@ -124,6 +128,17 @@ def copy_range(source: int, target: int, offset: int, count: int) -> None:
         offset += copied
 
 
+def read_range(fd: int, offset: int, count: int) -> Iterator[bytes]:
+    """``count`` bytes of the file ``fd`` from ``offset``, a chunk at a time; EOFError when the file ends first."""
+    end = offset + count
+    while offset < end:
+        chunk = os.pread(fd, min(CHUNK_SIZE, end - offset), offset)
+        if not chunk:
+            raise EOFError(f"the file ends at byte {offset}, inside the blob")
+        offset += len(chunk)
+        yield chunk
+
+
 def _hash_piece(fd: int, start: int, count: int, hasher: _Hasher) -> None:
     """Hash ``count`` bytes of the file ``fd`` from ``start`` where they lie, in the page cache.
 
@@ -142,8 +157,8 @@ def _hash_piece(fd: int, start: int, count: int, hasher: _Hasher) -> None:
             with mapped, memoryview(mapped) as view, view[skip:] as piece:
                 hasher.update(piece)
             return
-    for offset in range(start, start + count, CHUNK_SIZE):
-        hasher.update(os.pread(fd, min(CHUNK_SIZE, start + count - offset), offset))
+    for chunk in read_range(fd, start, count):
+        hasher.update(chunk)
 
 
 def _checked_digests(hasher: _Hasher, expected_sha256: str | None, expected_size: int | None) -> Digests:
@@ -287,8 +302,7 @@ class LocalBlobStore:
         Raises IntegrityFailure as ``stage`` does, and EOFError when
         ``source`` ends before ``length`` bytes; nothing is left behind.
         """
-        if expected_size is not None and length > expected_size:
-            raise IntegrityFailure(f"more than the {expected_size} bytes expected")
+        _refuse_longer(length, expected_size)
         fd, path = self._temporary(prefix)
         hasher = _Hasher(only_sha256=True)
         copying: Future | None = None
@@ -372,8 +386,7 @@ class LocalBlobStore:
         copied nor read through Python. Raises IntegrityFailure as ``check``
         does, and EOFError when the file ends before ``length`` bytes.
         """
-        if expected_size is not None and length > expected_size:
-            raise IntegrityFailure(f"more than the {expected_size} bytes expected")
+        _refuse_longer(length, expected_size)
         end = os.fstat(source).st_size
         if offset + length > end:
             raise EOFError(f"the file ends at byte {end}, inside the blob")
