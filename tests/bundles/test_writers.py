@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pythonnest.bundles import writers
 from pythonnest.bundles.writers import ArchiveWriter, DirectoryWriter, tar_member_size, tar_total_size
 from pythonnest.core.exceptions import BundleError
 
@@ -173,6 +174,57 @@ def test_blobs_copied_by_the_kernel_make_the_archive_tarfile_would_write(tmp_pat
             info.size, info.mode, info.mtime, info.uname, info.gname = len(data), 0o644, 0, "", ""
             expected.addfile(info, io.BytesIO(data))
     assert archive.read_bytes() == reference.read_bytes()
+
+
+@pytest.mark.parametrize("form", ["archive", "volumes"])
+def test_each_piece_of_a_blob_is_sent_to_disk_as_soon_as_it_is_copied(tmp_path, monkeypatch, form):
+    # The head start the fsync at the end gets: exactly the bytes of each blob
+    # in its volume, piece by piece, and the archive's bytes unchanged by it.
+    monkeypatch.setattr(writers, "WRITEBACK_PIECE", 4096)
+    hinted = []
+    monkeypatch.setattr(writers, "start_writeback", lambda fd, offset, count: hinted.append((fd, offset, count)))
+    manifest = b'{"type":"header"}\n'
+    blobs = [b"", b"z", os.urandom(4096), os.urandom(4097), os.urandom(3 * 4096 + 5)]
+    archive = tmp_path / "bundle.tar"
+    volume_size = 30_000 if form == "volumes" else None
+    paths = write_members(
+        ArchiveWriter(archive, volume_size, BUNDLE_ID, plan_of(manifest, blobs)), tmp_path, manifest, blobs
+    )
+    assert len(paths) == (1 if volume_size is None else 3)
+    expected = []
+    for path in paths:
+        with tarfile.open(path) as opened:
+            for member in opened:
+                if member.name.startswith("blobs/"):
+                    ranges = [
+                        (member.offset_data + start, min(4096, member.size - start))
+                        for start in range(0, member.size, 4096)
+                    ]
+                    expected.append((path.name, ranges, member.size))
+    assert len(expected) == len(blobs)
+    assert [count for _, offset, count in hinted] == [count for _, ranges, _ in expected for _, count in ranges]
+    assert [offset for _, offset, _ in hinted] == [offset for _, ranges, _ in expected for offset, _ in ranges]
+    for path in paths:
+        for name, data in tar_contents(path):
+            if name.startswith("blobs/"):
+                assert hashlib.sha256(data).hexdigest() == name.removeprefix("blobs/")
+
+
+def test_a_folder_bundle_is_made_durable_before_it_takes_its_name(tmp_path, monkeypatch):
+    target = tmp_path / "bundle"
+    synced = []
+
+    def sync_filesystem(path):
+        # The bytes go to disk while the folder still has its temporary name.
+        synced.append((path, path.exists(), target.exists()))
+
+    monkeypatch.setattr(writers, "sync_filesystem", sync_filesystem)
+    writer = DirectoryWriter(target)
+    sha256, path = blob(tmp_path, b"wheel bytes")
+    writer.add_blob(sha256, path, 11)
+    writer.finish()
+    assert synced == [(writer.staging, True, False)]
+    assert (target / "blobs" / sha256).read_bytes() == b"wheel bytes"
 
 
 @pytest.mark.parametrize("form", ["folder", "archive", "volumes"])

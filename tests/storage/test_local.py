@@ -327,3 +327,29 @@ def test_stale_temporary_files_are_removed_and_fresh_ones_kept(tmp_path):
     os.utime(stale, (two_days_ago, two_days_ago))
     assert store.remove_stale_temporary_files() == 1
     assert not stale.exists() and fresh.exists()
+
+
+def test_starting_writeback_is_only_a_hint(tmp_path):
+    # A file: accepted. A pipe, where the kernel refuses: nothing raised, nothing lost.
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 10_000)
+    with path.open("r+b") as handle:
+        local.start_writeback(handle.fileno(), 0, 10_000)
+        local.start_writeback(handle.fileno(), 0, 0)
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"piped")
+        local.start_writeback(write_end, 0, 5)
+        assert os.read(read_end, 5) == b"piped"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert path.read_bytes() == b"x" * 10_000
+
+
+def test_sync_filesystem(tmp_path):
+    (tmp_path / "f").write_bytes(b"data")
+    local.sync_filesystem(tmp_path)
+    local.sync_filesystem(tmp_path / "f")
+    with pytest.raises(FileNotFoundError):
+        local.sync_filesystem(tmp_path / "missing")

@@ -18,11 +18,15 @@ from typing import BinaryIO
 
 from pythonnest.bundles.format import BLOB_DIRECTORY, VOLUME_HEADER
 from pythonnest.core.exceptions import BundleError
-from pythonnest.storage.local import copy_range
+from pythonnest.storage.local import copy_range, start_writeback, sync_filesystem
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 COPY_CHUNK = 1024 * 1024
+# Blob bytes are copied into an archive this much at a time, the disk writing
+# each piece out while the next is copied, so that the fsync at the end of a
+# volume waits only for the last one (docs/performance.md).
+WRITEBACK_PIECE = 16 * 1024 * 1024
 
 
 def tar_member_size(size: int) -> int:
@@ -47,11 +51,30 @@ def _tar_info(name: str, size: int) -> tarfile.TarInfo:
 
 
 def _copy_blob(sha256: str, source: BinaryIO, target: BinaryIO, size: int) -> None:
-    """Append the ``size`` bytes of the blob ``source`` to ``target`` (flushed), copied by the kernel."""
+    """Append the ``size`` bytes of the blob ``source`` to ``target`` (flushed), copied by the kernel.
+
+    The disk starts writing each piece as soon as it is copied.
+    """
+    fd = target.fileno()
+    position = os.lseek(fd, 0, os.SEEK_CUR)
+    done = 0
     try:
-        copy_range(source.fileno(), target.fileno(), 0, size)
+        while done < size:
+            piece = min(WRITEBACK_PIECE, size - done)
+            copy_range(source.fileno(), fd, done, piece)
+            start_writeback(fd, position + done, piece)
+            done += piece
     except EOFError as exc:
         raise BundleError(f"blob {sha256} in the store is shorter than the catalog says ({exc})") from None
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so that a rename in it lasts."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class DirectoryWriter:
@@ -80,9 +103,13 @@ class DirectoryWriter:
             _copy_blob(sha256, reader, writer, size)
 
     def finish(self) -> list[Path]:
+        # Every file durable before the folder takes the bundle's name, and
+        # the name durable before the export is recorded.
+        sync_filesystem(self.staging)
         if self.path.exists():
             self.path.rmdir()
         os.replace(self.staging, self.path)
+        _sync_folder(self.path.parent)
         return [self.path]
 
     def abort(self) -> None:
@@ -223,6 +250,7 @@ class ArchiveWriter:
             final = partial.with_name(partial.name.removesuffix(".partial"))
             os.replace(partial, final)
             finals.append(final)
+        _sync_folder(self.path.parent)
         return finals
 
     def abort(self) -> None:

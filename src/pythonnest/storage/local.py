@@ -9,6 +9,7 @@ blob (DESIGN.md invariant 2).
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import mmap
@@ -126,6 +127,59 @@ def copy_range(source: int, target: int, offset: int, count: int) -> None:
         if not copied:
             raise EOFError(f"the file ends at byte {offset}, inside the blob")
         offset += copied
+
+
+def _sync_file_range() -> object | None:
+    """libc's sync_file_range (Linux), which Python's os module does not offer; None elsewhere."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _syncfs() -> object | None:
+    """libc's syncfs (Linux); None elsewhere."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int,)
+    function.restype = ctypes.c_int
+    return function
+
+
+_SYNCFS = _syncfs()
+
+
+def sync_filesystem(path: Path) -> None:
+    """Make durable everything written to the filesystem holding ``path`` (every filesystem where syncfs is missing)."""
+    if _SYNCFS is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _SYNCFS(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error), str(path))
+    finally:
+        os.close(fd)
+
+
+def start_writeback(fd: int, offset: int, count: int) -> None:
+    """Have the kernel start writing ``count`` bytes of ``fd`` from ``offset`` to disk, without waiting.
+
+    Only a head start for the fsync that follows, which still makes the
+    bytes durable: a kernel or filesystem that refuses it loses nothing.
+    """
+    if _SYNC_FILE_RANGE is not None and count > 0:
+        _SYNC_FILE_RANGE(fd, offset, count, _SYNC_FILE_RANGE_WRITE)
 
 
 def read_range(fd: int, offset: int, count: int) -> Iterator[bytes]:
