@@ -189,6 +189,8 @@ def test_stage_range_stores_exactly_the_span(tmp_path, small_pieces, monkeypatch
         return real_mmap(*args, **kwargs)
 
     monkeypatch.setattr(local.mmap, "mmap", counted)
+    hinted = []
+    monkeypatch.setattr(local, "start_writeback", lambda fd, offset, count: hinted.append((offset, count)))
     store = LocalBlobStore(tmp_path / "store")
     data = os.urandom(size)
     # The span starts inside a page, as a tar member's data does (512-byte blocks).
@@ -200,6 +202,9 @@ def test_stage_range_stores_exactly_the_span(tmp_path, small_pieces, monkeypatch
     assert incoming(store) == []
     # Pieces of a page or more are hashed through a mapping, smaller ones read.
     assert len(maps) == size // (2 * 4096) + (size % (2 * 4096) >= 4096)
+    # The disk was set writing each piece once it was hashed, the whole copy and nothing else.
+    pieces = [(start, min(2 * 4096, size - start)) for start in range(0, size, 2 * 4096)]
+    assert hinted == (pieces or [(0, 0)])
 
 
 @pytest.mark.parametrize("checks, length, error, message", RANGE_REFUSALS)

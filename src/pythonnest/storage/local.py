@@ -365,6 +365,7 @@ class LocalBlobStore:
                 # One piece: copied in this thread, without a hand-off to the writer.
                 copy_range(source, fd, offset, length)
                 _hash_piece(fd, 0, length, hasher)
+                start_writeback(fd, 0, length)
             else:
                 writer = self._writer_thread()
 
@@ -377,6 +378,9 @@ class LocalBlobStore:
                     following = start + COPY_PIECE
                     copying = copy(following) if following < length else None
                     _hash_piece(fd, start, min(COPY_PIECE, length - start), hasher)
+                    # The disk writes each piece out while the next is hashed:
+                    # the sync that follows waits for less.
+                    start_writeback(fd, start, min(COPY_PIECE, length - start))
             if sync:
                 os.fsync(fd)
             digests = _checked_digests(hasher, expected_sha256, expected_size)
