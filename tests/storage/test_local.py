@@ -358,3 +358,21 @@ def test_sync_filesystem(tmp_path):
     local.sync_filesystem(tmp_path / "f")
     with pytest.raises(FileNotFoundError):
         local.sync_filesystem(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("background_write", [False, True])
+def test_a_blob_staged_without_sync_is_set_writing_and_one_with_sync_is_fsynced(
+    tmp_path, monkeypatch, background_write
+):
+    hinted, fsynced = [], []
+    monkeypatch.setattr(local, "start_writeback", lambda fd, offset, count: hinted.append((offset, count)))
+    real_fsync = os.fsync
+    monkeypatch.setattr(local.os, "fsync", lambda fd: fsynced.append(fd) or real_fsync(fd))
+    store = LocalBlobStore(tmp_path / "store")
+    data = os.urandom(3 * 1024 * 1024 + 1)
+    chunks = [data[start : start + 1024 * 1024] for start in range(0, len(data), 1024 * 1024)]
+    store.stage(iter(chunks), sync=False, background_write=background_write).commit()
+    # The whole blob, once written: the caller's one sync for the batch waits for less.
+    assert hinted == [(0, len(data))] and fsynced == []
+    store.stage(iter([b"other"]), background_write=background_write).commit()
+    assert hinted == [(0, len(data))] and len(fsynced) == 1

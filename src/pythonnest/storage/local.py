@@ -329,6 +329,9 @@ class LocalBlobStore:
                 handle.flush()
                 if sync:
                     os.fsync(handle.fileno())
+                else:
+                    # The caller's sync will wait for less.
+                    start_writeback(handle.fileno(), 0, hasher.size)
             digests = _checked_digests(hasher, expected_sha256, expected_size)
         except BaseException:
             path.unlink(missing_ok=True)
