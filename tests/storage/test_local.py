@@ -376,3 +376,6 @@ def test_a_blob_staged_without_sync_is_set_writing_and_one_with_sync_is_fsynced(
     assert hinted == [(0, len(data))] and fsynced == []
     store.stage(iter([b"other"]), background_write=background_write).commit()
     assert hinted == [(0, len(data))] and len(fsynced) == 1
+    # A small one is left to the kernel's batched writeback.
+    store.stage(iter([b"x" * (local.WRITEBACK_AT_LEAST - 1)]), sync=False).commit()
+    assert hinted == [(0, len(data))] and len(fsynced) == 1

@@ -33,6 +33,9 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 COPY_PIECE = 4 * 1024 * 1024
 # Pieces this large are hashed through a mapping of the file, smaller ones read.
 MAP_AT_LEAST = 1024 * 1024
+# A blob staged without its own fsync is set writing to disk at once when it
+# is this large; the kernel's batched writeback does better for small files.
+WRITEBACK_AT_LEAST = 256 * 1024
 # A kernel that cannot copy between these two files says so with one of these.
 _CANNOT_COPY = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
 
@@ -329,7 +332,7 @@ class LocalBlobStore:
                 handle.flush()
                 if sync:
                     os.fsync(handle.fileno())
-                else:
+                elif hasher.size >= WRITEBACK_AT_LEAST:
                     # The caller's sync will wait for less.
                     start_writeback(handle.fileno(), 0, hasher.size)
             digests = _checked_digests(hasher, expected_sha256, expected_size)
