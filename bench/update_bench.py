@@ -1,7 +1,7 @@
 """Benchmark ``update`` against PythonNest upstreams on loopback.
 
     .venv/bin/python bench/update_bench.py [--files 1000] [--file-size 1048576] [--projects 50]
-                                           [--workers 6] [--index-projects 20000]
+                                           [--workers 6] [--index-projects 20000] [--attempts 2]
                                            [--skip-throughput] [--skip-index]
 
 Run it from a checkout with the interpreter of the environment PythonNest is
@@ -12,11 +12,12 @@ removed at the end; servers are stopped by their PIDs.
    serve``) holds ``--files`` real wheels of about ``--file-size`` bytes
    each, in ``--projects`` projects. The same URLs are downloaded by a plain
    parallel httpx client (``--workers`` threads sharing one ``httpx.Client``,
-   writing each chunk of a body to a file as it comes), then mirrored by ``pythonnest-manage
+   writing each chunk of a body to a file as it comes), and mirrored by ``pythonnest-manage
    update --workers N`` into an empty instance, which also reads the index,
    the project pages and the JSON API, checks every sha256 and size, reads
-   each wheel's metadata, syncs the store and catalogs each file. The plain download runs
-   again after the mirror, and the better of the two is the baseline.
+   each wheel's metadata, syncs the store and catalogs each file. Each side
+   runs ``--attempts`` times, in turns (plain first, then update first), and
+   each keeps its best time, as bundle_bench.py does; every time is printed.
    Every timed step starts after a ``sync``: ``update`` makes its blobs
    durable with one sync of the store per catalog batch, which would
    otherwise also flush the files the plain download left in the page cache.
@@ -123,7 +124,7 @@ def plain_download(urls: list[str], workers: int, folder: Path) -> tuple[float, 
     return seconds, sum(sizes), after.ru_utime - cpu.ru_utime + after.ru_stime - cpu.ru_stime
 
 
-def throughput(work: Path, files: int, file_size: int, projects: int, workers: int) -> list[str]:
+def throughput(work: Path, files: int, file_size: int, projects: int, workers: int, attempts: int) -> list[str]:
     distributions = work / "distributions"
     per_project = max(1, files // projects)
     for number in range(files):
@@ -135,32 +136,62 @@ def throughput(work: Path, files: int, file_size: int, projects: int, workers: i
             module_source=f"DATA = {padding!r}\n",
         )
     upstream = PythonNestServer(work / "upstream").setup()
-    mirror = PythonNestServer(work / "mirror").setup()
+    plain_times: list[tuple[float, float]] = []
+    update_runs: list[tuple[float, int, str, float]] = []
     try:
         started = time.monotonic()
         upstream.add([distributions])
         added_in = time.monotonic() - started
         upstream.start(via="serve")
         urls = file_urls(upstream)
-        first, size, first_cpu = plain_download(urls, workers, work / "plain")
-        seconds, rss, output, cpu = timed_manage(
-            mirror, "update", "--url", upstream.url, "--workers", str(workers), "--no-progress", "--verbosity", "0"
-        )
-        second, _, second_cpu = plain_download(urls, workers, work / "plain")
+
+        def plain() -> None:
+            seconds, size, cpu = plain_download(urls, workers, work / "plain")
+            plain_times.append((seconds, cpu))
+            nonlocal total
+            total = size
+
+        def mirror() -> None:
+            # Each run into a fresh, empty mirror, removed afterwards.
+            folder = work / f"mirror-{len(update_runs)}"
+            instance = PythonNestServer(folder).setup()
+            try:
+                update_runs.append(
+                    timed_manage(
+                        instance,
+                        "update",
+                        "--url",
+                        upstream.url,
+                        "--workers",
+                        str(workers),
+                        "--no-progress",
+                        "--verbosity",
+                        "0",
+                    )
+                )
+            finally:
+                instance.close()
+                shutil.rmtree(folder, ignore_errors=True)
+
+        total = 0
+        for attempt in range(attempts):
+            for step in (plain, mirror) if attempt % 2 == 0 else (mirror, plain):
+                step()
     finally:
         upstream.close()
-        mirror.close()
-    baseline = min(first, second)
-    megabytes = size / 1024**2
+    baseline, baseline_cpu = min(plain_times)
+    seconds, rss, output, cpu = min(update_runs)
+    megabytes = total / 1024**2
     summary = [line for line in output.splitlines() if line.startswith(("Upstream", "Added"))]
     return [
         f"- {len(urls)} files, {megabytes:.1f} MiB in {projects} projects "
-        f"(upstream loaded by `add` in {added_in:.0f} s), {workers} workers",
-        f"- plain parallel httpx download: {first:.2f} s and {second:.2f} s "
+        f"(upstream loaded by `add` in {added_in:.0f} s), {workers} workers, best of {attempts} each, in turns",
+        f"- plain parallel httpx download: {', '.join(f'{spent:.2f} s' for spent, _ in plain_times)} "
         f"(best {baseline:.2f} s: {len(urls) / baseline:.0f} files/s, {megabytes / baseline:.1f} MiB/s), "
-        f"CPU {first_cpu:.2f} s and {second_cpu:.2f} s",
-        f"- `update`: {seconds:.2f} s ({len(urls) / seconds:.0f} files/s, {megabytes / seconds:.1f} MiB/s), "
-        f"CPU {cpu:.2f} s, peak RSS {rss} MiB",
+        f"CPU {', '.join(f'{cpu:.2f} s' for _, cpu in plain_times)}",
+        f"- `update`: {', '.join(f'{run[0]:.2f} s' for run in update_runs)} "
+        f"(best {seconds:.2f} s: {len(urls) / seconds:.0f} files/s, {megabytes / seconds:.1f} MiB/s), "
+        f"CPU {', '.join(f'{run[3]:.2f} s' for run in update_runs)}, peak RSS {max(run[1] for run in update_runs)} MiB",
         f"- `update` reaches **{100 * baseline / seconds:.0f}%** of the plain download's throughput",
         *(f"  - {line}" for line in summary),
     ]
@@ -207,6 +238,12 @@ def main() -> None:
     parser.add_argument("--index-projects", type=int, default=20_000)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-index", action="store_true")
+    parser.add_argument(
+        "--attempts",
+        type=int,
+        default=2,
+        help="runs of each side in the throughput step, in turns; the best of each counts (default 2)",
+    )
     arguments = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="update-bench-"))
     # As an installed package is: compiled once, so that no run of ``update``
@@ -215,7 +252,9 @@ def main() -> None:
     try:
         print(f"load average before: {os.getloadavg()[0]:.2f}")
         if not arguments.skip_throughput:
-            lines = throughput(work, arguments.files, arguments.file_size, arguments.projects, arguments.workers)
+            lines = throughput(
+                work, arguments.files, arguments.file_size, arguments.projects, arguments.workers, arguments.attempts
+            )
             print("\n".join(lines))
         if not arguments.skip_index:
             print("\n".join(large_index(work, arguments.index_projects)))
