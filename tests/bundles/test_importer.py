@@ -24,6 +24,7 @@ from pythonnest.core.exceptions import BundleError, BundleGap
 from pythonnest.core.journal import Action, current_serial
 from pythonnest.core.models import File, JournalEntry, PendingBlob, Project, RemovedFilename, SyncState
 from pythonnest.core.services import add_distribution_path
+from pythonnest.storage import local
 from tests.bundles.conftest import (
     OTHER_FILES,
     SIX_FILES,
@@ -71,11 +72,17 @@ def exported(catalog, tmp_path):
 # -- the round trip ------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["written in turn", "written behind"])
+@pytest.fixture(params=["written in turn", "written behind", "copied in lanes"])
 def blob_writes(request, monkeypatch):
-    """Blobs written as they are hashed, or (as large ones are) by the store's writer thread."""
+    """Blobs written as they are hashed, by the store's writer thread, or (as large ones that
+    lie whole in a file are) copied by the kernel in the hashing lanes, several at once."""
     if request.param == "written behind":
         monkeypatch.setattr(importer, "BACKGROUND_WRITE_SIZE", 0)
+    if request.param == "copied in lanes":
+        # Every blob, in pieces of two pages: each lane's writer copies the next while it hashes one.
+        monkeypatch.setattr(importer, "KERNEL_COPY_SIZE", 1)
+        monkeypatch.setattr(local, "COPY_PIECE", 2 * 4096)
+        monkeypatch.setattr(local, "MAP_AT_LEAST", 4096)
     return request.param
 
 
@@ -119,7 +126,7 @@ def test_every_change_an_import_makes_is_journaled_here(exported, become_another
     assert current_serial() == entries[-1].serial
 
 
-def test_archive_and_volumes_import_like_a_folder(catalog, tmp_path, become_another_instance):
+def test_archive_and_volumes_import_like_a_folder(catalog, tmp_path, become_another_instance, blob_writes):
     archive = export_bundle(tmp_path / "one.tar", catalog, archive=True, serial=0)
     volumes = export_bundle(tmp_path / "vol.tar", catalog, archive=True, volume_size=300 * 1024, serial=0, tag="v")
     assert len(volumes.paths) > 1
@@ -346,21 +353,21 @@ def test_a_flipped_byte_in_a_blob_is_named(exported, become_another_instance, bl
     assert_refused(bundle.path, store, f"{victim}: blob {victim.name} is damaged: sha256 ")
 
 
-def test_a_short_blob_is_named(exported, become_another_instance):
+def test_a_short_blob_is_named(exported, become_another_instance, blob_writes):
     bundle, _ = exported
     victim = min((bundle.path / "blobs").iterdir())
     victim.write_bytes(victim.read_bytes()[:-1])
     assert_refused(bundle.path, become_another_instance(), f"blob {victim.name} is damaged:")
 
 
-def test_a_long_blob_is_named(exported, become_another_instance):
+def test_a_long_blob_is_named(exported, become_another_instance, blob_writes):
     bundle, _ = exported
     victim = min((bundle.path / "blobs").iterdir())
     victim.write_bytes(victim.read_bytes() + b"\0")
     assert_refused(bundle.path, become_another_instance(), "more than the")
 
 
-def test_a_missing_blob_is_named(exported, become_another_instance):
+def test_a_missing_blob_is_named(exported, become_another_instance, blob_writes):
     bundle, _ = exported
     victim = sorted((bundle.path / "blobs").iterdir())[2]
     victim.unlink()
@@ -385,14 +392,14 @@ def test_a_truncated_manifest_is_named(exported, become_another_instance):
     assert_refused(bundle.path, become_another_instance(), "manifest.jsonl is damaged or truncated (its sha256 is")
 
 
-def test_a_truncated_archive_is_named(catalog, tmp_path, become_another_instance):
+def test_a_truncated_archive_is_named(catalog, tmp_path, become_another_instance, blob_writes):
     bundle = export_bundle(tmp_path / "bundle.tar", catalog, archive=True)
     data = bundle.path.read_bytes()
     bundle.path.write_bytes(data[: len(data) - 30_000])
     assert_refused(bundle.path, become_another_instance(), f"{bundle.path}: unreadable or corrupt")
 
 
-def test_a_flipped_byte_in_an_archive_blob_is_named(catalog, tmp_path, become_another_instance):
+def test_a_flipped_byte_in_an_archive_blob_is_named(catalog, tmp_path, become_another_instance, blob_writes):
     bundle = export_bundle(tmp_path / "bundle.tar", catalog, archive=True)
     flip_byte(bundle.path, len(bundle.path.read_bytes()) - 15_000)
     assert_refused(bundle.path, become_another_instance(), f"{bundle.path}: blob ")
@@ -684,7 +691,9 @@ def test_a_dry_run_changes_nothing(exported, become_another_instance, capsys, se
     assert peers.sync_state("offline", SyncState.Direction.IMPORT) is None
 
 
-def test_verify_bundle_checks_every_blob_without_importing(exported, become_another_instance, capsys, settings):
+def test_verify_bundle_checks_every_blob_without_importing(
+    exported, become_another_instance, blob_writes, capsys, settings
+):
     bundle, _ = exported
     store = become_another_instance()
     settings.PYTHONNEST_BLOB_ROOT = store.root

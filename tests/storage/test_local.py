@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -379,3 +380,30 @@ def test_a_blob_staged_without_sync_is_set_writing_and_one_with_sync_is_fsynced(
     # A small one is left to the kernel's batched writeback.
     store.stage(iter([b"x" * (local.WRITEBACK_AT_LEAST - 1)]), sync=False).commit()
     assert hinted == [(0, len(data))] and len(fsynced) == 1
+
+
+def test_threads_staging_at_once_each_have_a_writer_of_their_own(tmp_path, small_pieces):
+    # As an import's hashing lanes do: one shared writer would make each wait for the other's copies.
+    store = LocalBlobStore(tmp_path / "store")
+    blobs = [os.urandom(50_000 + index) for index in range(4)]
+    path = file_holding(tmp_path, b"".join(blobs))
+    offsets = [sum(len(blob) for blob in blobs[:index]) for index in range(len(blobs))]
+    writers, staged = set(), {}
+
+    def stage(indexes: list[int]) -> None:
+        for index in indexes:
+            blob = stage_range(
+                store, path, offsets[index], len(blobs[index]), expected_sha256=hashlib.sha256(blobs[index]).hexdigest()
+            )
+            writers.add(id(store._writer_thread()))
+            blob.commit()
+            staged[index] = blob.sha256
+
+    lanes = [threading.Thread(target=stage, args=(indexes,)) for indexes in ([0, 2], [1, 3])]
+    for lane in lanes:
+        lane.start()
+    for lane in lanes:
+        lane.join()
+    assert [store.path_for(staged[index]).read_bytes() for index in range(len(blobs))] == blobs
+    assert len(writers) == 2
+    assert incoming(store) == []

@@ -17,9 +17,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +58,10 @@ BACKGROUND_WRITE_SIZE = 4 * 1024 * 1024
 # Blobs this large that lie whole in a file are copied by the kernel, a piece at a time, and
 # hashed where the copy lies; smaller ones cost less read and written (docs/performance.md).
 KERNEL_COPY_SIZE = 4 * 1024 * 1024
+# Those blobs are staged (or checked) by this many threads at once, each with
+# a writer thread of its own: hashing is most of an import's CPU
+# (docs/performance.md).
+HASHING_LANES = 2
 
 
 @dataclass(frozen=True)
@@ -320,6 +326,30 @@ def check_local_conflicts(facts: ManifestFacts) -> None:
         )
 
 
+def _blob_refused(sha256: str, where: str, exc: BaseException) -> BundleError:
+    if isinstance(exc, IntegrityFailure):
+        return BundleError(f"{where}: blob {sha256} is damaged: {exc}")
+    return BundleError(f"{where}: unreadable or corrupt while reading blob {sha256} ({exc})")
+
+
+@dataclass(frozen=True)
+class _InPlaceBlob:
+    """A blob a lane stages or checks where it lies, through a descriptor of the bundle file of its own."""
+
+    sha256: str
+    size: int
+    where: str
+    fd: int
+
+
+def _check_or_stage_range(store: LocalBlobStore | None, fd: int, offset: int, length: int, sha256: str, size: int):
+    if store is None:
+        LocalBlobStore.check_range(fd, offset, length, expected_sha256=sha256, expected_size=size)
+        return None
+    # Copied by the kernel, then hashed where the copy lies; one sync of the store follows.
+    return store.stage_range(fd, offset, length, expected_sha256=sha256, expected_size=size, sync=False)
+
+
 def stage_blobs(
     source: BundleSource,
     facts: ManifestFacts,
@@ -330,10 +360,31 @@ def stage_blobs(
 
     The staged paths are kept in the index, for ``_store_blobs``. Without a
     store (verify-bundle) each blob is only hashed and checked, and nothing
-    is written. Raises BundleError naming the damaged or missing blob and where it is;
+    is written. Blobs of KERNEL_COPY_SIZE or more that lie whole in a file go
+    to HASHING_LANES threads; the others are read in this one meanwhile.
+    Raises BundleError naming the damaged or missing blob and where it is;
     nothing staged is left behind then.
     """
     index = facts.index
+    lanes = ThreadPoolExecutor(max_workers=HASHING_LANES, thread_name_prefix="blob-lane")
+    in_flight: dict[Future, _InPlaceBlob] = {}
+
+    def settle(future: Future) -> None:
+        blob = in_flight.pop(future)
+        try:
+            staged = future.result()
+        except (IntegrityFailure, *TAR_ERRORS) as exc:
+            raise _blob_refused(blob.sha256, blob.where, exc) from exc
+        finally:
+            os.close(blob.fd)
+        if staged is not None:
+            try:
+                index.set_staged(blob.sha256, str(staged.path))
+            except BaseException:
+                staged.discard()
+                raise
+        on_blob(blob.size)
+
     try:
         for sha256, stream, where, span in source.blobs():
             size, met_before, wanted = index.meet(sha256)
@@ -343,21 +394,25 @@ def stage_blobs(
                 raise BundleError(f"{where}: blob {sha256} appears twice")
             if not wanted:
                 continue
+            if span is not None and size >= KERNEL_COPY_SIZE:
+                # One waiting for each lane at most: whichever lane is done settles first.
+                while len(in_flight) > HASHING_LANES:
+                    for future in wait(in_flight, return_when=FIRST_COMPLETED).done:
+                        settle(future)
+                # A descriptor of its own: the reader may close a volume before the lane is done.
+                fd = os.dup(span.fd)
+                try:
+                    future = lanes.submit(_check_or_stage_range, store, fd, span.offset, span.length, sha256, size)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                in_flight[future] = _InPlaceBlob(sha256, size, where, fd)
+                continue
             # Where the bytes lie in a file, they are read there, past tarfile's layers.
             chunks = span.chunks() if span is not None else iter(functools.partial(stream.read, CHUNK_SIZE), b"")
             try:
-                if store is None and span is not None:
-                    LocalBlobStore.check_range(
-                        span.fd, span.offset, span.length, expected_sha256=sha256, expected_size=size
-                    )
-                elif store is None:
+                if store is None:
                     LocalBlobStore.check(chunks, expected_sha256=sha256, expected_size=size)
-                elif span is not None and size >= KERNEL_COPY_SIZE:
-                    # Copied by the kernel, then hashed where the copy lies; one sync of the store follows.
-                    blob = store.stage_range(
-                        span.fd, span.offset, span.length, expected_sha256=sha256, expected_size=size, sync=False
-                    )
-                    index.set_staged(sha256, str(blob.path))
                 else:
                     # md5 and blake2 come from the manifest; one sync of the store follows.
                     blob = store.stage(
@@ -369,11 +424,11 @@ def stage_blobs(
                         background_write=size >= BACKGROUND_WRITE_SIZE,
                     )
                     index.set_staged(sha256, str(blob.path))
-            except IntegrityFailure as exc:
-                raise BundleError(f"{where}: blob {sha256} is damaged: {exc}") from exc
-            except TAR_ERRORS as exc:
-                raise BundleError(f"{where}: unreadable or corrupt while reading blob {sha256} ({exc})") from exc
+            except (IntegrityFailure, *TAR_ERRORS) as exc:
+                raise _blob_refused(sha256, where, exc) from exc
             on_blob(size)
+        for future in list(in_flight):
+            settle(future)
         missing, first = index.missing()
         if missing:
             raise BundleError(
@@ -381,8 +436,21 @@ def stage_blobs(
                 "the bundle is incomplete"
             )
     except BaseException:
+        # Every lane finishes before what it staged is removed.
+        for future, blob in in_flight.items():
+            try:
+                staged = future.result()
+            except BaseException:  # refused too; the first refusal is the one raised
+                staged = None
+            finally:
+                os.close(blob.fd)
+            if staged is not None:
+                staged.discard()
+        in_flight.clear()
         _discard_staged(index)
         raise
+    finally:
+        lanes.shutdown(wait=True)
 
 
 def _discard_staged(index: BundleIndex) -> None:

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -274,7 +275,8 @@ class LocalBlobStore:
         self.root = Path(root)
         self.temporary_dir = self.root / ".incoming"
         self._temporary_ready = False
-        self._writer: ThreadPoolExecutor | None = None
+        # Each thread that stages gets a writer thread of its own (an import stages in several).
+        self._writers = threading.local()
 
     @staticmethod
     def relative_path(sha256: str) -> str:
@@ -409,9 +411,10 @@ class LocalBlobStore:
         return fd, Path(name)
 
     def _writer_thread(self) -> ThreadPoolExecutor:
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-writer")
-        return self._writer
+        writer = getattr(self._writers, "executor", None)
+        if writer is None:
+            writer = self._writers.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-writer")
+        return writer
 
     def _write_behind(self, handle: BinaryIO, chunks: Iterator[bytes]) -> None:
         """Write each chunk in the writer thread while the caller's thread reads and hashes the next."""
