@@ -395,7 +395,7 @@ def stage_blobs(
             if not wanted:
                 continue
             if span is not None and size >= KERNEL_COPY_SIZE:
-                # One waiting for each lane at most: whichever lane is done settles first.
+                # At most one waits for a free lane; whichever lane is done settles first.
                 while len(in_flight) > HASHING_LANES:
                     for future in wait(in_flight, return_when=FIRST_COMPLETED).done:
                         settle(future)

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,33 +133,20 @@ def copy_range(source: int, target: int, offset: int, count: int) -> None:
         offset += copied
 
 
-def _sync_file_range() -> object | None:
-    """libc's sync_file_range (Linux), which Python's os module does not offer; None elsewhere."""
+def _libc(name: str, *argtypes: type) -> Callable[..., int] | None:
+    """A function of the C library that Python's os module does not offer (Linux); None where it is missing."""
     try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+        function = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.argtypes = argtypes
     function.restype = ctypes.c_int
     return function
 
 
-_SYNC_FILE_RANGE = _sync_file_range()
+_SYNC_FILE_RANGE = _libc("sync_file_range", ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
 _SYNC_FILE_RANGE_WRITE = 2
-
-
-def _syncfs() -> object | None:
-    """libc's syncfs (Linux); None elsewhere."""
-    try:
-        function = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = (ctypes.c_int,)
-    function.restype = ctypes.c_int
-    return function
-
-
-_SYNCFS = _syncfs()
+_SYNCFS = _libc("syncfs", ctypes.c_int)
 
 
 def sync_filesystem(path: Path) -> None:
