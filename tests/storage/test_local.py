@@ -407,3 +407,15 @@ def test_threads_staging_at_once_each_have_a_writer_of_their_own(tmp_path, small
     assert [store.path_for(staged[index]).read_bytes() for index in range(len(blobs))] == blobs
     assert len(writers) == 2
     assert incoming(store) == []
+
+
+def test_the_store_syncs_its_own_filesystem(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(local, "sync_filesystem", synced.append)
+    store = LocalBlobStore(tmp_path / "store")
+    store.sync()  # nothing was ever staged: nothing to flush
+    store.stage_bytes(b"data", sync=False).commit()
+    store.sync()
+    assert synced == [store.root]
+    monkeypatch.undo()
+    store.sync()  # the real flush

@@ -301,7 +301,7 @@ class LocalBlobStore:
         ``prefix`` names the temporary file, so that a writer can find what
         it left behind when it was killed (``update`` does). ``only_sha256``
         skips the md5 and blake2 digests when the caller knows them already;
-        ``sync=False`` leaves the fsync to the caller (one ``os.sync()`` for a
+        ``sync=False`` leaves the fsync to the caller (one ``sync()`` for a
         whole batch is much cheaper than one fsync per blob).
         ``background_write`` writes each chunk in the store's writer thread
         while the next one is read and hashed, one write in flight: for
@@ -469,8 +469,13 @@ class LocalBlobStore:
         return True
 
     def sync(self) -> None:
-        """Make durable what was staged with ``sync=False`` (and committed): one flush for a batch of blobs."""
-        os.sync()
+        """Make durable what was staged with ``sync=False`` (and committed), names included.
+
+        One flush of the store's filesystem for a batch of blobs, not of every
+        filesystem (a USB stick a bundle is being written to, for one).
+        """
+        if self.root.exists():
+            sync_filesystem(self.root)
 
     def stage_file(self, source: BinaryIO, **checks: object) -> StagedBlob:
         return self.stage(iter(lambda: source.read(CHUNK_SIZE), b""), **checks)
