@@ -136,7 +136,8 @@ def throughput(work: Path, files: int, file_size: int, projects: int, workers: i
             module_source=f"DATA = {padding!r}\n",
         )
     upstream = PythonNestServer(work / "upstream").setup()
-    plain_times: list[tuple[float, float]] = []
+    # (seconds, CPU seconds, bytes) of each plain download.
+    plain_times: list[tuple[float, float, int]] = []
     update_runs: list[tuple[float, int, str, float]] = []
     try:
         started = time.monotonic()
@@ -147,9 +148,7 @@ def throughput(work: Path, files: int, file_size: int, projects: int, workers: i
 
         def plain() -> None:
             seconds, size, cpu = plain_download(urls, workers, work / "plain")
-            plain_times.append((seconds, cpu))
-            nonlocal total
-            total = size
+            plain_times.append((seconds, cpu, size))
 
         def mirror() -> None:
             # Each run into a fresh, empty mirror, removed afterwards.
@@ -173,22 +172,21 @@ def throughput(work: Path, files: int, file_size: int, projects: int, workers: i
                 instance.close()
                 shutil.rmtree(folder, ignore_errors=True)
 
-        total = 0
         for attempt in range(attempts):
             for step in (plain, mirror) if attempt % 2 == 0 else (mirror, plain):
                 step()
     finally:
         upstream.close()
-    baseline, baseline_cpu = min(plain_times)
-    seconds, rss, output, cpu = min(update_runs)
-    megabytes = total / 1024**2
+    baseline, _, size = min(plain_times)
+    seconds, _, output, _ = min(update_runs)
+    megabytes = size / 1024**2
     summary = [line for line in output.splitlines() if line.startswith(("Upstream", "Added"))]
     return [
         f"- {len(urls)} files, {megabytes:.1f} MiB in {projects} projects "
         f"(upstream loaded by `add` in {added_in:.0f} s), {workers} workers, best of {attempts} each, in turns",
-        f"- plain parallel httpx download: {', '.join(f'{spent:.2f} s' for spent, _ in plain_times)} "
+        f"- plain parallel httpx download: {', '.join(f'{spent:.2f} s' for spent, _, _ in plain_times)} "
         f"(best {baseline:.2f} s: {len(urls) / baseline:.0f} files/s, {megabytes / baseline:.1f} MiB/s), "
-        f"CPU {', '.join(f'{cpu:.2f} s' for _, cpu in plain_times)}",
+        f"CPU {', '.join(f'{cpu:.2f} s' for _, cpu, _ in plain_times)}",
         f"- `update`: {', '.join(f'{run[0]:.2f} s' for run in update_runs)} "
         f"(best {seconds:.2f} s: {len(urls) / seconds:.0f} files/s, {megabytes / seconds:.1f} MiB/s), "
         f"CPU {', '.join(f'{run[3]:.2f} s' for run in update_runs)}, peak RSS {max(run[1] for run in update_runs)} MiB",
