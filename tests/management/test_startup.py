@@ -1,0 +1,74 @@
+"""``pythonnest-manage`` itself: the garbage collector around start-up, and its one-line errors."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from pythonnest import manage
+from tests.support.server import run_manage
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "pythonnest.ini"
+    path.write_text(f"[pythonnest]\nROOT_PATH = {tmp_path / 'data'}\n", encoding="utf-8")
+    return path
+
+
+def test_a_command_runs_with_the_collector_on_and_start_up_frozen(config):
+    run_manage(config, "syncdb", "--noinput")
+    shown = run_manage(
+        config, "shell", "-c", "import gc; print('collector', gc.isenabled(), gc.get_freeze_count())"
+    ).stdout
+    line = next(line for line in shown.splitlines() if line.startswith("collector "))
+    _, enabled, frozen = line.split()
+    assert enabled == "True"
+    # Django's modules, classes and models: tens of thousands of objects.
+    assert int(frozen) > 10_000
+
+
+@pytest.mark.parametrize("outcome", [SystemExit(2), RuntimeError("boom")])
+def test_main_gives_the_collector_back_however_the_command_ends(monkeypatch, outcome):
+    seen = []
+
+    def run(argv):
+        seen.append(gc.isenabled())
+        raise outcome
+
+    monkeypatch.setattr(manage, "_run", run)
+    assert gc.isenabled()
+    with pytest.raises(type(outcome)):
+        manage.main(["pythonnest-manage", "help"])
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_main_leaves_off_a_collector_that_was_off(monkeypatch):
+    monkeypatch.setattr(manage, "_run", lambda argv: None)
+    gc.disable()
+    try:
+        manage.main(["pythonnest-manage", "help"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_malformed_configuration_is_one_line_and_exit_2(tmp_path):
+    config = tmp_path / "pythonnest.ini"
+    config.write_text("[pythonnest\nROOT_PATH = data\n", encoding="utf-8")
+    result = run_manage(config, "sync-status", check=False)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("pythonnest-manage: error: ")
+    assert "malformed configuration file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_database_without_tables_is_one_line_and_exit_1(config):
+    result = run_manage(config, "sync-status", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("pythonnest-manage: database error: ")
+    assert "syncdb" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
