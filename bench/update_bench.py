@@ -29,6 +29,10 @@ removed at the end; servers are stopped by their PIDs.
    ``update`` creates about three for each the plain download does (the
    blob, its PEP 658 file, their folders). Seen with ``perf``: up to a fifth
    of a run's CPU in ``recently_deleted`` and ``find_get_block_common``.
+   The plain download is also timed until a ``sync`` after it is done:
+   ``update`` makes its files durable before it catalogs them, and the plain
+   download followed by ``sync`` is the like-for-like comparison, as ``tar``
+   followed by ``sync`` is in bundle_bench.py. Both ratios are printed.
 2. **A large upstream.** An upstream holding ``--index-projects`` projects
    (bulk-loaded by bench/synthetic_catalog.py; their bytes are not real
    distributions, so the first run filters every file out with
@@ -106,8 +110,14 @@ def file_urls(server: PythonNestServer) -> list[str]:
     return urls
 
 
-def plain_download(urls: list[str], workers: int, folder: Path) -> tuple[float, int, float]:
-    """The baseline: a parallel httpx download of every URL to a file in ``folder``, a new one; (seconds, bytes, CPU seconds)."""
+def plain_download(urls: list[str], workers: int, folder: Path) -> tuple[float, float, int, float]:
+    """The baseline: a parallel httpx download of every URL to a file in ``folder``, a new one.
+
+    Returns (seconds, seconds until a ``sync`` after it returned, bytes, CPU
+    seconds). ``update`` makes its files durable before it catalogs them; the
+    plain download followed by ``sync`` does the same work, as ``tar`` followed
+    by ``sync`` does in bundle_bench.py.
+    """
     folder.mkdir()
     limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
     settle()
@@ -128,7 +138,9 @@ def plain_download(urls: list[str], workers: int, folder: Path) -> tuple[float, 
     with httpx.Client(limits=limits, trust_env=False) as client, ThreadPoolExecutor(workers) as pool:
         sizes = list(pool.map(lambda item: fetch(client, *item), enumerate(urls)))
     seconds, after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_SELF)
-    return seconds, sum(sizes), after.ru_utime - cpu.ru_utime + after.ru_stime - cpu.ru_stime
+    os.sync()
+    synced = time.monotonic() - started
+    return seconds, synced, sum(sizes), after.ru_utime - cpu.ru_utime + after.ru_stime - cpu.ru_stime
 
 
 def throughput(work: Path, files: int, file_size: int, projects: int, workers: int, attempts: int) -> list[str]:
@@ -143,8 +155,8 @@ def throughput(work: Path, files: int, file_size: int, projects: int, workers: i
             module_source=f"DATA = {padding!r}\n",
         )
     upstream = PythonNestServer(work / "upstream").setup()
-    # (seconds, CPU seconds, bytes) of each plain download.
-    plain_times: list[tuple[float, float, int]] = []
+    # (seconds, CPU seconds, bytes, seconds with a sync) of each plain download.
+    plain_times: list[tuple[float, float, int, float]] = []
     update_runs: list[tuple[float, int, str, float]] = []
     mirrors: list[PythonNestServer] = []
     try:
@@ -155,8 +167,8 @@ def throughput(work: Path, files: int, file_size: int, projects: int, workers: i
         urls = file_urls(upstream)
 
         def plain() -> None:
-            seconds, size, cpu = plain_download(urls, workers, work / f"plain-{len(plain_times)}")
-            plain_times.append((seconds, cpu, size))
+            seconds, synced, size, cpu = plain_download(urls, workers, work / f"plain-{len(plain_times)}")
+            plain_times.append((seconds, cpu, size, synced))
 
         def mirror() -> None:
             # Each run into a fresh, empty mirror, kept until the bench ends (see above).
@@ -184,20 +196,23 @@ def throughput(work: Path, files: int, file_size: int, projects: int, workers: i
         upstream.close()
         for instance in mirrors:
             instance.close()
-    baseline, _, size = min(plain_times)
+    baseline, _, size, _ = min(plain_times)
+    with_sync = min(run[3] for run in plain_times)
     seconds, _, output, _ = min(update_runs)
     megabytes = size / 1024**2
     summary = [line for line in output.splitlines() if line.startswith(("Upstream", "Added"))]
     return [
         f"- {len(urls)} files, {megabytes:.1f} MiB in {projects} projects "
         f"(upstream loaded by `add` in {added_in:.0f} s), {workers} workers, best of {attempts} each, in turns",
-        f"- plain parallel httpx download: {', '.join(f'{spent:.2f} s' for spent, _, _ in plain_times)} "
+        f"- plain parallel httpx download: {', '.join(f'{run[0]:.2f} s' for run in plain_times)} "
         f"(best {baseline:.2f} s: {len(urls) / baseline:.0f} files/s, {megabytes / baseline:.1f} MiB/s), "
-        f"CPU {', '.join(f'{cpu:.2f} s' for _, cpu, _ in plain_times)}",
+        f"CPU {', '.join(f'{run[1]:.2f} s' for run in plain_times)}",
+        f"- the same followed by `sync`: {', '.join(f'{run[3]:.2f} s' for run in plain_times)} (best {with_sync:.2f} s)",
         f"- `update`: {', '.join(f'{run[0]:.2f} s' for run in update_runs)} "
         f"(best {seconds:.2f} s: {len(urls) / seconds:.0f} files/s, {megabytes / seconds:.1f} MiB/s), "
         f"CPU {', '.join(f'{run[3]:.2f} s' for run in update_runs)}, peak RSS {max(run[1] for run in update_runs)} MiB",
-        f"- `update` reaches **{100 * baseline / seconds:.0f}%** of the plain download's throughput",
+        f"- `update` reaches **{100 * baseline / seconds:.0f}%** of the plain download's throughput, "
+        f"{100 * with_sync / seconds:.0f}% of the plain download followed by `sync`",
         *(f"  - {line}" for line in summary),
     ]
 
