@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gc
+import re
+import subprocess
+import sys
 
 import pytest
 
 from pythonnest import manage
-from tests.support.server import run_manage
+from tests.support.server import clean_environment, run_manage
 
 
 @pytest.fixture
@@ -53,6 +56,32 @@ def test_main_leaves_off_a_collector_that_was_off(monkeypatch):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("command", "loaded"),
+    [
+        ("import", {"pythonnest.management.progress", "pythonnest.bundles.signing"}),
+        ("export", {"pythonnest.management.progress", "pythonnest.bundles.signing"}),
+        ("verify-bundle", {"pythonnest.management.progress", "pythonnest.bundles.signing"}),
+        ("add", {"pythonnest.management.progress"}),
+    ],
+)
+def test_a_command_loads_neither_rich_nor_cryptography_before_it_needs_them(config, command, loaded):
+    # Off a terminal no bar is drawn, and no key is handled before a signed
+    # bundle or --sign-key comes: together they were a quarter of the start.
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pythonnest.manage", command, "--help"],
+        env=clean_environment(PYTHONNEST_CONFIG=str(config)),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = set(re.findall(r"^import time:.*\| +(\S+)$", result.stderr, flags=re.MULTILINE))
+    assert "usage:" in result.stdout
+    # The modules that would bring them in were loaded, with the command.
+    assert loaded <= imported
+    assert not {name.split(".")[0] for name in imported} & {"rich", "cryptography"}
 
 
 def test_a_malformed_configuration_is_one_line_and_exit_2(tmp_path):

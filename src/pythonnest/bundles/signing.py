@@ -14,33 +14,40 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from typing import TYPE_CHECKING
 
 from pythonnest.bundles.format import signed_message
 from pythonnest.core.exceptions import BundleError
+
+# cryptography is imported by the functions that handle a key, not here:
+# loading it costs about 20 ms of the start of every command that imports
+# this module, and an unsigned bundle imported without trusted keys never
+# needs it.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 KEY_TYPE = "ed25519"
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
     """A short, stable name for a public key: the start of its sha256."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def public_key_line(public_key: Ed25519PublicKey, comment: str = "") -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return f"{KEY_TYPE} {base64.b64encode(raw).decode()} {comment}".rstrip()
 
 
 def parse_public_key(text: str, where: str) -> Ed25519PublicKey:
     """Read ``ed25519 <base64>`` (or the bare base64). Raises BundleError."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     parts = text.split()
     if parts and parts[0] == KEY_TYPE:
         parts = parts[1:]
@@ -87,6 +94,9 @@ def generate_key_pair(prefix: Path, comment: str = "") -> tuple[Path, Path, str]
     for path in (private_path, public_path):
         if path.exists():
             raise BundleError(f"{path} already exists; choose another name or remove it first")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private_key = Ed25519PrivateKey.generate()
     pem = private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -103,6 +113,9 @@ def generate_key_pair(prefix: Path, comment: str = "") -> tuple[Path, Path, str]
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except OSError as exc:
@@ -143,6 +156,8 @@ def verify(signature: Signature, manifest_sha256: str, trusted: dict[str, Ed2551
 
     Raises BundleError for an unknown key or a bad signature.
     """
+    from cryptography.exceptions import InvalidSignature
+
     key = trusted.get(signature.key_id)
     if key is None:
         raise BundleError(f"manifest.sig: signed by key {signature.key_id}, which is not among the trusted keys")
