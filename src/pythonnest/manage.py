@@ -9,8 +9,8 @@ import sys
 SETTINGS_MODULE = "pythonnest.djangoproject.settings"
 
 
-def _collect_from_now_on() -> None:
-    """Turn the garbage collector back on, leaving what start-up built out of its rounds.
+def _collect_from_now_on(collect: bool) -> None:
+    """Turn the garbage collector back on (if ``collect``), leaving what start-up built out of its rounds.
 
     Start-up builds a few hundred thousand objects that live as long as the
     process (modules, classes, Django's app registry and models). Collecting
@@ -19,17 +19,18 @@ def _collect_from_now_on() -> None:
     every later full collection (an ``update`` or ``import`` makes many).
     """
     gc.freeze()
-    gc.enable()
+    if collect:
+        gc.enable()
 
 
-def _utility(argv: list[str]):
+def _utility(argv: list[str], collect: bool):
     from django.core.management import ManagementUtility
 
     class Utility(ManagementUtility):
         # Django calls this once its setup is done, to load the command to run.
         def fetch_command(self, subcommand):
             command = super().fetch_command(subcommand)
-            _collect_from_now_on()
+            _collect_from_now_on(collect)
             return command
 
     return Utility(argv)
@@ -40,14 +41,15 @@ def main(argv: list[str] | None = None) -> None:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _run(argv if argv is not None else sys.argv)
+        # A collector its caller had turned off stays off, through the command too.
+        _run(argv if argv is not None else sys.argv, collect=was_enabled)
     finally:
         # Whatever path the command took (help, an error, a command of Django's own).
         if was_enabled:
             gc.enable()
 
 
-def _run(argv: list[str]) -> None:
+def _run(argv: list[str], collect: bool) -> None:
     from pythonnest.conf import load_config
     from pythonnest.core.exceptions import ConfigError
 
@@ -60,7 +62,7 @@ def _run(argv: list[str]) -> None:
     from django.db.utils import OperationalError, ProgrammingError
 
     try:
-        _utility(argv).execute()
+        _utility(argv, collect).execute()
     except (OperationalError, ProgrammingError) as exc:
         # A missing table or an unreachable server: one line, not a traceback.
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -36,25 +36,40 @@ def test_a_command_runs_with_the_collector_on_and_start_up_frozen(config):
 def test_main_gives_the_collector_back_however_the_command_ends(monkeypatch, outcome):
     seen = []
 
-    def run(argv):
-        seen.append(gc.isenabled())
+    def run(argv, collect):
+        seen.append((gc.isenabled(), collect))
         raise outcome
 
     monkeypatch.setattr(manage, "_run", run)
     assert gc.isenabled()
     with pytest.raises(type(outcome)):
         manage.main(["pythonnest-manage", "help"])
-    assert seen == [False]
+    assert seen == [(False, True)]
     assert gc.isenabled()
 
 
 def test_main_leaves_off_a_collector_that_was_off(monkeypatch):
-    monkeypatch.setattr(manage, "_run", lambda argv: None)
+    seen = []
+    monkeypatch.setattr(manage, "_run", lambda argv, collect: seen.append(collect))
     gc.disable()
     try:
         manage.main(["pythonnest-manage", "help"])
         assert not gc.isenabled()
     finally:
+        gc.enable()
+    assert seen == [False]
+
+
+@pytest.mark.parametrize("collect", [True, False])
+def test_loading_the_command_freezes_start_up_and_turns_the_collector_on_only_if_asked(collect):
+    gc.disable()
+    frozen = gc.get_freeze_count()
+    try:
+        manage._utility(["pythonnest-manage", "sync-status"], collect).fetch_command("sync-status")
+        assert gc.isenabled() is collect
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
         gc.enable()
 
 
