@@ -29,19 +29,19 @@ if TYPE_CHECKING:
 KEY_TYPE = "ed25519"
 
 
-def key_id(public_key: Ed25519PublicKey) -> str:
-    """A short, stable name for a public key: the start of its sha256."""
+def _raw_bytes(public_key: Ed25519PublicKey) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """A short, stable name for a public key: the start of its sha256."""
+    return hashlib.sha256(_raw_bytes(public_key)).hexdigest()[:16]
 
 
 def public_key_line(public_key: Ed25519PublicKey, comment: str = "") -> str:
-    from cryptography.hazmat.primitives import serialization
-
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return f"{KEY_TYPE} {base64.b64encode(raw).decode()} {comment}".rstrip()
+    return f"{KEY_TYPE} {base64.b64encode(_raw_bytes(public_key)).decode()} {comment}".rstrip()
 
 
 def parse_public_key(text: str, where: str) -> Ed25519PublicKey:
