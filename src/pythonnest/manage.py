@@ -7,6 +7,9 @@ import os
 import sys
 
 SETTINGS_MODULE = "pythonnest.djangoproject.settings"
+# The status a shell reports for a command killed by SIGPIPE (128 + 13), as
+# for other tools whose reader went away.
+EXIT_BROKEN_PIPE = 141
 
 
 def _collect_from_now_on(collect: bool) -> None:
@@ -36,6 +39,15 @@ def _utility(argv: list[str], collect: bool):
     return Utility(argv)
 
 
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, so that nothing more is written to a closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
     was_enabled = gc.isenabled()
@@ -63,6 +75,12 @@ def _run(argv: list[str], collect: bool) -> None:
 
     try:
         _utility(argv, collect).execute()
+    except BrokenPipeError:
+        # Whoever read the output stopped reading (``| head``): end quietly, as
+        # other command-line tools do, and keep the interpreter's last flush of
+        # stdout from failing in turn with "Exception ignored".
+        _drop_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
     except (OperationalError, ProgrammingError) as exc:
         # A missing table or an unreachable server: one line, not a traceback.
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

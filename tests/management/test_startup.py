@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import re
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import sys
 import pytest
 
 from pythonnest import manage
-from tests.support.server import clean_environment, run_manage
+from tests.support.server import MANAGE, clean_environment, run_manage
 
 
 @pytest.fixture
@@ -116,3 +117,25 @@ def test_a_database_without_tables_is_one_line_and_exit_1(config):
     assert result.stderr.startswith("pythonnest-manage: database error: ")
     assert "syncdb" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_output_into_a_closed_pipe_ends_quietly_with_the_sigpipe_status(config):
+    # As in ``pythonnest-manage sync-status | head -0``: the reader is gone before the first line.
+    run_manage(config, "syncdb", "--noinput")
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run(
+            [str(MANAGE), "sync-status"],
+            env=clean_environment(PYTHONNEST_CONFIG=str(config)),
+            stdin=subprocess.DEVNULL,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(writer)
+    assert result.returncode == manage.EXIT_BROKEN_PIPE == 141
+    # No traceback, and no "Exception ignored" from the interpreter's last flush.
+    assert result.stderr == ""
