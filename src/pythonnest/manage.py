@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import select
 import sys
 
 SETTINGS_MODULE = "pythonnest.djangoproject.settings"
@@ -37,6 +38,16 @@ def _utility(argv: list[str], collect: bool):
             return command
 
     return Utility(argv)
+
+
+def _reader_gone(stream) -> bool:
+    """Whether ``stream`` is a pipe or socket whose reading end is closed (poll says POLLERR)."""
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _fd, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _drop_stdout() -> None:
@@ -76,6 +87,8 @@ def _run(argv: list[str], collect: bool) -> None:
     try:
         _utility(argv, collect).execute()
     except BrokenPipeError:
+        if not _reader_gone(sys.stdout):
+            raise  # a pipe or socket of the command's own: a failure to report
         # Whoever read the output stopped reading (``| head``): end quietly, as
         # other command-line tools do, and keep the interpreter's last flush of
         # stdout from failing in turn with "Exception ignored".

@@ -139,3 +139,23 @@ def test_output_into_a_closed_pipe_ends_quietly_with_the_sigpipe_status(config):
     assert result.returncode == manage.EXIT_BROKEN_PIPE == 141
     # No traceback, and no "Exception ignored" from the interpreter's last flush.
     assert result.stderr == ""
+
+
+class _BrokenPipeInside:
+    """A command that fails with a broken pipe of its own (a socket, a child's stdin)."""
+
+    def execute(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_broken_pipe_of_the_command_s_own_is_not_taken_for_a_closed_output(monkeypatch):
+    monkeypatch.setattr(manage, "_utility", lambda argv, collect: _BrokenPipeInside())
+    reader, writer = os.pipe()
+    with os.fdopen(writer, "w") as output:
+        monkeypatch.setattr(sys, "stdout", output)
+        # The output is still read: the error is the command's, and it is not hidden.
+        assert not manage._reader_gone(output)
+        with pytest.raises(BrokenPipeError):
+            manage._run(["pythonnest-manage", "sync-status"], collect=True)
+        os.close(reader)
+        assert manage._reader_gone(output)
