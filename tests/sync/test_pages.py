@@ -119,6 +119,20 @@ def test_a_json_project_page():
     assert file.metadata_sha256 == SHA
 
 
+def test_a_json_project_page_whose_serial_is_text():
+    # As pypi.org's project pages send it: {"meta": {"_last-serial": "41170495"}}.
+    body = json.dumps({"meta": {"api-version": "1.1", "_last-serial": "41170495"}, "name": "idna", "files": []})
+    page = parse_project(body.encode(), "https://i/simple/idna/", "idna", JSON)
+    assert page.serial == 41170495
+
+
+@pytest.mark.parametrize("serial", ["", "-1", "12a", " 12", "٣", True, -1, 1.5, [1]])
+def test_a_serial_that_is_no_serial_is_refused(serial):
+    body = json.dumps({"meta": {"api-version": "1.1", "_last-serial": serial}, "name": "idna", "files": []})
+    with pytest.raises(InvalidUpstream, match="is not a serial"):
+        parse_project(body.encode(), "https://i/simple/idna/", "idna", JSON)
+
+
 def test_an_html_project_page():
     body = (
         f'<a href="../../p/six-1.0-py3-none-any.whl#sha256={SHA}" data-requires-python="&gt;=3"'

@@ -125,8 +125,11 @@ def _check_api_version(version: object, url: str) -> None:
 
 
 def _serial(value: object, url: str, what: str) -> int | None:
+    """A serial from a JSON page: a number, or its decimal digits as text (PyPI's project pages send a string)."""
     if value is None:
         return None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _fail(url, f"{what} {value!r} is not a serial")
     return value
