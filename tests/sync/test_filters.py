@@ -11,6 +11,7 @@ from pythonnest.core.models import Upstream
 from pythonnest.sync.options import FilterOptions
 from tests.support.builders import build_wheel
 from tests.sync.conftest import filenames
+from tests.sync.fake_index import FakeIndex
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -142,9 +143,40 @@ def test_a_maximum_file_size(fake_index, update, tmp_path):
 
 
 def test_package_narrows_one_run_and_records_no_progress(catalog, update):
-    mirror(update, catalog, packages=("beta",))
+    summary = mirror(update, catalog, packages=("beta",))
     assert filenames() == sorted(BETA)
     assert Upstream.objects.get().last_serial is None
+    assert summary.via_names and summary.has_serials and summary.projects_upstream == 1
+
+
+def test_package_reads_the_named_pages_not_the_whole_index(catalog, update):
+    # PyPI's index lists about 700,000 projects: a run for a few reads only theirs.
+    mirror(update, catalog, packages=("beta", "gamma"))
+    pages = sorted(path for method, path in catalog.requests if method == "GET" and not path.startswith("/files/"))
+    assert pages == ["/pypi/beta/json", "/pypi/gamma/json", "/simple/beta/", "/simple/gamma/"]
+    assert "/simple/" not in pages
+
+
+def test_package_without_serials_reads_no_json_api(distributions, update):
+    index = FakeIndex(serials=False, json_pages=False, json_api=False).start()
+    try:
+        for path in distributions.values():
+            index.add(path)
+        summary = mirror(update, index, packages=("beta",))
+        assert filenames() == sorted(BETA) and not summary.has_serials
+        assert [path for _, path in index.requests if not path.startswith("/files/")] == ["/simple/beta/"]
+    finally:
+        index.stop()
+
+
+def test_package_the_upstream_lacks_is_reported_and_a_mirrored_one_removed(catalog, update):
+    mirror(update, catalog, packages=("beta", "zeta"))
+    catalog.remove_project("zeta")
+    summary, events = update(catalog.url, filters=FilterOptions(packages=("beta", "zeta", "no-such-project")))
+    assert not summary.failed, summary.failures
+    assert ("info", "no-such-project: the upstream has no such project") in events
+    assert summary.projects_removed == 1
+    assert filenames() == sorted(BETA)
 
 
 def test_a_changed_filter_looks_at_every_project_again(catalog, update):

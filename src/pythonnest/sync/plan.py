@@ -209,9 +209,12 @@ def _page_serial_check(expected: int | None, parse):
 
 
 def fetch_project(
-    client: UpstreamClient, urls: IndexUrls, candidate: Candidate, json_api: bool
+    client: UpstreamClient, urls: IndexUrls, candidate: Candidate, json_api: bool | None
 ) -> tuple[ProjectPage, JsonApiProject | None]:
     """Read one project's simple page, and its JSON API document when asked (run in a worker thread).
+
+    ``json_api`` None asks for the JSON API document only when the page
+    carries a serial (an upstream with serials is one that has the JSON API).
 
     Raises UpstreamNotFound when the page is missing, UpstreamUnavailable
     when the retries are spent (a page staying stale among them), and
@@ -224,7 +227,7 @@ def fetch_project(
     client.get(page_url, accept=ACCEPT, check=check)
     page: ProjectPage = parsed["value"]
     document = None
-    if json_api:
+    if json_api or (json_api is None and page.serial is not None):
         check, parsed = _page_serial_check(
             candidate.expected_serial, lambda page: parse_json_api(page.body, page.url, candidate.name, page.headers)
         )

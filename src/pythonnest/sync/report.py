@@ -14,6 +14,8 @@ class RunSummary:
     url: str = ""
     has_serials: bool = False
     via_changelog: bool = False
+    # The projects were named (``--package``), not listed by the upstream's index.
+    via_names: bool = False
     upstream_serial: int | None = None
     projects_upstream: int = 0
     projects_examined: int = 0
@@ -43,7 +45,7 @@ class RunSummary:
         """The summary, a few lines of plain text."""
         serial = f" at serial {self.upstream_serial}" if self.upstream_serial is not None else ""
         kind = "with serials" if self.has_serials else "without serials"
-        listed = "changed in its changelog" if self.via_changelog else "listed"
+        listed = "changed in its changelog" if self.via_changelog else "named" if self.via_names else "listed"
         lines = [
             f"Upstream {self.url} ({kind}){serial}: {self.projects_upstream} project(s) {listed}, "
             f"{self.projects_examined} examined, {self.projects_changed} changed, "

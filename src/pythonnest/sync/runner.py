@@ -232,6 +232,8 @@ class _Run:
                 candidates.append(Candidate(name, display_name, serial, may_be_gone=True))
             summary.projects_upstream = len(changed)
             return candidates, [], newest
+        if options.filters.packages:
+            return self._named_candidates(local_names), [], None
         root = self.root = fetch_root(self.client, self.urls)
         summary.has_serials = root.has_serials
         summary.projects_upstream = len(root.projects)
@@ -259,6 +261,24 @@ class _Run:
         )
         return candidates, gone, newest
 
+    def _named_candidates(self, local_names: set[str]) -> list[Candidate]:
+        """The projects ``--package`` names, each read from its own page, without the whole index.
+
+        PyPI's index lists about 700,000 projects: reading it to mirror a few
+        would cost more than mirroring them. A named project the upstream
+        does not have is reported; if the mirror has it, it is removed as
+        gone (unless deleted files are kept), as when the index omits it.
+        """
+        self.summary.via_names = True
+        candidates = []
+        for name in sorted(self.options.filters.packages):
+            if name in local_names:
+                self.summary.projects_protected += 1
+                continue
+            candidates.append(Candidate(name, may_be_gone=True))
+        self.summary.projects_upstream = len(candidates)
+        return candidates
+
     def _dependency_candidate(self, name: str) -> Candidate | None:
         if name in state.local_project_names():
             return None
@@ -283,7 +303,9 @@ class _Run:
         for name in gone:
             self._keep(spool, ProjectPlan(name=name, gone=True), state.local_project(name))
         self.reporter.advance(projects=len(gone))
-        use_json_api = self.options.json_api and self.summary.has_serials
+        use_json_api: bool | None = self.options.json_api and self.summary.has_serials
+        if self.options.json_api and self.summary.via_names and not self.summary.has_serials:
+            use_json_api = None  # named projects were not listed: each page tells whether it has serials
         in_flight: dict[Future, Candidate] = {}
         pending: Iterator[Candidate] = iter(candidates)
         error: InvalidUpstream | None = None
@@ -320,7 +342,10 @@ class _Run:
             if candidate.optional:
                 self.reporter.event("info", f"{candidate.name}: a dependency the upstream does not have")
             elif candidate.may_be_gone:
-                self._keep(spool, ProjectPlan(name=candidate.name, gone=True), state.local_project(candidate.name))
+                local = state.local_project(candidate.name)
+                if local is None and self.summary.via_names:
+                    self.reporter.event("info", f"{candidate.name}: the upstream has no such project")
+                self._keep(spool, ProjectPlan(name=candidate.name, gone=True), local)
             else:
                 self._failure(f"{candidate.name}: listed in the index, but its page is missing ({exc})")
             return
@@ -330,6 +355,8 @@ class _Run:
         except Cancelled:
             self.summary.interrupted = True
             return
+        if self.summary.via_names and page.serial is not None:
+            self.summary.has_serials = True
         page = merge_json_api(page, document)
         local = state.local_project(candidate.name)
         if local is not None and local.is_local:
