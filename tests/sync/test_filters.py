@@ -179,6 +179,19 @@ def test_package_the_upstream_lacks_is_reported_and_a_mirrored_one_removed(catal
     assert filenames() == sorted(BETA)
 
 
+def test_package_missing_from_another_upstream_leaves_what_one_upstream_gave(catalog, update):
+    mirror(update, catalog, packages=("zeta",))
+    other = FakeIndex().start()
+    try:
+        summary, events = update(other.url, filters=FilterOptions(packages=("zeta",)))
+    finally:
+        other.stop()
+    assert not summary.failed, summary.failures
+    assert ("info", "zeta: the upstream has no such project") in events
+    assert summary.projects_removed == 0
+    assert filenames() == ["zeta-1.0-py3-none-any.whl"]
+
+
 def test_a_changed_filter_looks_at_every_project_again(catalog, update):
     mirror(update, catalog, latest=1, allow=("alpha",))
     mirror(update, catalog, allow=("alpha",))

@@ -233,7 +233,7 @@ class _Run:
             summary.projects_upstream = len(changed)
             return candidates, [], newest
         if options.filters.packages:
-            return self._named_candidates(local_names), [], None
+            return self._named_candidates(local_names, known), [], None
         root = self.root = fetch_root(self.client, self.urls)
         summary.has_serials = root.has_serials
         summary.projects_upstream = len(root.projects)
@@ -261,13 +261,14 @@ class _Run:
         )
         return candidates, gone, newest
 
-    def _named_candidates(self, local_names: set[str]) -> list[Candidate]:
+    def _named_candidates(self, local_names: set[str], known: dict[str, int | None]) -> list[Candidate]:
         """The projects ``--package`` names, each read from its own page, without the whole index.
 
         PyPI's index lists about 700,000 projects: reading it to mirror a few
         would cost more than mirroring them. A named project the upstream
-        does not have is reported; if the mirror has it, it is removed as
-        gone (unless deleted files are kept), as when the index omits it.
+        does not have is reported; one mirrored from this upstream before is
+        removed as gone (unless deleted files are kept), as when the index
+        omits it. One mirrored from elsewhere is left alone.
         """
         self.summary.via_names = True
         candidates = []
@@ -275,7 +276,7 @@ class _Run:
             if name in local_names:
                 self.summary.projects_protected += 1
                 continue
-            candidates.append(Candidate(name, may_be_gone=True))
+            candidates.append(Candidate(name, may_be_gone=name in known))
         self.summary.projects_upstream = len(candidates)
         return candidates
 
@@ -342,10 +343,9 @@ class _Run:
             if candidate.optional:
                 self.reporter.event("info", f"{candidate.name}: a dependency the upstream does not have")
             elif candidate.may_be_gone:
-                local = state.local_project(candidate.name)
-                if local is None and self.summary.via_names:
-                    self.reporter.event("info", f"{candidate.name}: the upstream has no such project")
-                self._keep(spool, ProjectPlan(name=candidate.name, gone=True), local)
+                self._keep(spool, ProjectPlan(name=candidate.name, gone=True), state.local_project(candidate.name))
+            elif self.summary.via_names:
+                self.reporter.event("info", f"{candidate.name}: the upstream has no such project")
             else:
                 self._failure(f"{candidate.name}: listed in the index, but its page is missing ({exc})")
             return
