@@ -9,6 +9,8 @@ import pytest
 from pythonnest.core import services
 from pythonnest.core.journal import Action
 from pythonnest.core.models import File, JournalEntry, Project, Release, Upstream, UpstreamProject
+from pythonnest.sync import runner
+from pythonnest.sync.options import FilterOptions
 from tests.support.builders import build_wheel
 from tests.sync.conftest import catalog_state, filenames
 from tests.sync.fake_index import FakeIndex
@@ -254,3 +256,18 @@ def test_a_batch_refused_by_a_concurrent_writer_is_cataloged_file_by_file(
     entries = list(JournalEntry.objects.filter(action=Action.ADD_FILE).values_list("filename", "source"))
     assert sorted(name for name, _ in entries) == sorted(distributions)
     assert (raced[0], "add") in entries
+
+
+def test_a_changelog_naming_a_project_from_elsewhere_leaves_it_alone(catalog, update, monkeypatch):
+    # Two upstreams feed this mirror; the second one's changelog names a
+    # project it made and deleted again, which the mirror has from the first.
+    update(catalog.url, filters=FilterOptions(packages=("zeta",)))
+    other = FakeIndex().start()
+    monkeypatch.setattr(runner, "fetch_changes", lambda client, urls, since: ({"zeta": ("zeta", 7)}, 7))
+    try:
+        summary, events = update(other.url, serial=1)
+    finally:
+        other.stop()
+    assert not summary.failed, summary.failures
+    assert summary.via_changelog and summary.projects_removed == 0, events
+    assert filenames() == ["zeta-1.0-py3-none-any.whl"]

@@ -141,6 +141,8 @@ class _Run:
         self.upstream: Upstream | None = None
         self.root: RootIndex | None = None
         self.digest = ""
+        # The projects mirrored from this upstream before: only they can be gone from it.
+        self.known: dict[str, int | None] = {}
 
     def heartbeat(self) -> None:
         if self.lease is not None:
@@ -153,7 +155,7 @@ class _Run:
         if not options.dry_run:
             self._remove_leftovers()
         digest = self.digest = filters.digest()
-        known = state.project_serials(self.upstream, digest)
+        known = self.known = state.project_serials(self.upstream, digest)
         # Only a complete run under these filters lets the next one trust the changelog.
         full = options.init_all or self.upstream is None or self.upstream.filter_digest != digest
         # What is already mirrored says which dependencies the requirements bring in.
@@ -233,7 +235,7 @@ class _Run:
             summary.projects_upstream = len(changed)
             return candidates, [], newest
         if options.filters.packages:
-            return self._named_candidates(local_names, known), [], None
+            return self._named_candidates(local_names), [], None
         root = self.root = fetch_root(self.client, self.urls)
         summary.has_serials = root.has_serials
         summary.projects_upstream = len(root.projects)
@@ -261,7 +263,7 @@ class _Run:
         )
         return candidates, gone, newest
 
-    def _named_candidates(self, local_names: set[str], known: dict[str, int | None]) -> list[Candidate]:
+    def _named_candidates(self, local_names: set[str]) -> list[Candidate]:
         """The projects ``--package`` names, each read from its own page, without the whole index.
 
         PyPI's index lists about 700,000 projects: reading it to mirror a few
@@ -276,7 +278,7 @@ class _Run:
             if name in local_names:
                 self.summary.projects_protected += 1
                 continue
-            candidates.append(Candidate(name, may_be_gone=name in known))
+            candidates.append(Candidate(name, may_be_gone=True))
         self.summary.projects_upstream = len(candidates)
         return candidates
 
@@ -343,9 +345,11 @@ class _Run:
             if candidate.optional:
                 self.reporter.event("info", f"{candidate.name}: a dependency the upstream does not have")
             elif candidate.may_be_gone:
-                self._keep(spool, ProjectPlan(name=candidate.name, gone=True), state.local_project(candidate.name))
-            elif self.summary.via_names:
-                self.reporter.event("info", f"{candidate.name}: the upstream has no such project")
+                if candidate.name in self.known:
+                    self._keep(spool, ProjectPlan(name=candidate.name, gone=True), state.local_project(candidate.name))
+                elif self.summary.via_names:
+                    self.reporter.event("info", f"{candidate.name}: the upstream has no such project")
+                # Else a project this upstream made and deleted again, or one the mirror has from elsewhere.
             else:
                 self._failure(f"{candidate.name}: listed in the index, but its page is missing ({exc})")
             return
