@@ -90,6 +90,35 @@ def test_an_html_root_without_serials():
     assert not root.has_serials and root.projects == {"six": ("six", None), "foo-bar": ("Foo_Bar", None)}
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<a href="/simple/six/">six</a><a>no link</a>',
+        b'<a href="">six</a>',
+        b'<a href="/simple/six/">six</a><a name="x">x</a>',
+    ],
+)
+def test_an_html_root_link_without_href_is_refused(body):
+    with pytest.raises(InvalidUpstream, match="has no href"):
+        parse_root(body, "http://i/simple/", HTML)
+
+
+def test_an_html_root_keeps_the_text_of_each_link_with_entities_and_inner_tags():
+    body = b'<a href="a/"> A&amp;B_c </a><a href="z/"><b>Zope</b>.Interface</a><meta name="x" content="y">'
+    with pytest.raises(InvalidUpstream, match="not a valid project name"):
+        parse_root(body, "http://i/simple/", HTML)
+    root = parse_root(body.replace(b"&amp;", b"-"), "http://i/simple/", HTML)
+    assert root.projects == {"a-b-c": ("A-B_c", None), "zope-interface": ("Zope.Interface", None)}
+
+
+def test_a_json_root_is_read_entry_by_entry_with_the_same_result():
+    entries = [{"name": f"Project_{number}", "_last-serial": number} for number in range(1000)]
+    body = json.dumps({"meta": {"api-version": "1.0"}, "projects": entries}).encode()
+    root = parse_root(body, "https://i/simple/", JSON)
+    assert list(root.projects) == [f"project-{number}" for number in range(1000)]
+    assert root.projects["project-7"] == ("Project_7", 7) and root.has_serials
+
+
 def test_a_json_project_page():
     body = json.dumps(
         {

@@ -215,7 +215,13 @@ def parse_root_json(body: bytes, url: str, headers: Mapping[str, str]) -> RootIn
     if serial is None:
         serial = header_serial(headers, url)
     index = RootIndex(url=url, serial=serial)
-    for entry in document["projects"]:
+    # Each entry is dropped once read, so that PyPI's 700,000 entries and the
+    # index made of them are not both held whole at the peak.
+    entries = document.pop("projects")
+    del document
+    entries.reverse()
+    while entries:
+        entry = entries.pop()
         if not isinstance(entry, dict):
             raise _fail(url, "a project entry is not an object")
         name = entry.get("name")
@@ -300,28 +306,52 @@ class _AnchorParser(HTMLParser):
             self._current = None
 
 
-def _parse_html(body: bytes, url: str) -> _AnchorParser:
+def _parse_html(body: bytes, url: str, parser: _AnchorParser | None = None) -> _AnchorParser:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _fail(url, f"malformed HTML (not UTF-8: {exc})") from None
     if "\x00" in text:
         raise _fail(url, "malformed HTML (binary data)")
-    parser = _AnchorParser()
+    parser = parser or _AnchorParser()
     parser.feed(text)
     parser.close()
     _check_api_version(parser.meta.get("pypi:repository-version"), url)
     return parser
 
 
+class _RootParser(_AnchorParser):
+    """The anchors of a root index, made into its projects as they are read rather than kept.
+
+    PyPI's root lists about 700,000 projects: a list of every anchor's
+    attributes beside the index made of them more than doubled the peak.
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.projects: dict[str, tuple[str, int | None]] = {}
+        self._has_href = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self._has_href = any(name == "href" and value for name, value in attrs)
+            self._current, self._text = {}, []
+        else:
+            super().handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._current is not None:
+            text = "".join(self._text).strip()
+            self._current = None
+            if not self._has_href:
+                raise _fail(self.url, f"malformed HTML: the link {text[:100]!r} has no href")
+            self.projects[checked_name(text, self.url)] = (text, None)
+
+
 def parse_root_html(body: bytes, url: str, headers: Mapping[str, str]) -> RootIndex:
-    parser = _parse_html(body, url)
-    index = RootIndex(url=url, serial=header_serial(headers, url))
-    for attributes, text in parser.anchors:
-        if not attributes.get("href"):
-            raise _fail(url, f"malformed HTML: the link {text[:100]!r} has no href")
-        index.projects[checked_name(text, url)] = (text, None)
-    return index
+    parser = _parse_html(body, url, _RootParser(url))
+    return RootIndex(url=url, serial=header_serial(headers, url), projects=parser.projects)
 
 
 def _fragment_hashes(href: str, url: str, filename: str) -> dict[str, str]:

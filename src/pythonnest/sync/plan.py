@@ -150,7 +150,7 @@ def fetch_changes(client: UpstreamClient, urls: IndexUrls, since: int) -> tuple[
 # -- one project -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A project to look at; ``expected_serial`` is what the change feed promised."""
 
