@@ -320,6 +320,10 @@ def _parse_html(body: bytes, url: str, parser: _AnchorParser | None = None) -> _
     return parser
 
 
+# What _RootParser keeps of the link being read: only that there is one.
+_IN_LINK: dict[str, str | None] = {}
+
+
 class _RootParser(_AnchorParser):
     """The anchors of a root index, made into its projects as they are read rather than kept.
 
@@ -336,7 +340,7 @@ class _RootParser(_AnchorParser):
     def handle_starttag(self, tag, attrs):
         if tag == "a":
             self._has_href = any(name == "href" and value for name, value in attrs)
-            self._current, self._text = {}, []
+            self._current, self._text = _IN_LINK, []
         else:
             super().handle_starttag(tag, attrs)
 

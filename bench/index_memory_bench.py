@@ -1,0 +1,132 @@
+"""Peak memory and time of ``update`` reading a simple index of PyPI's size.
+
+    .venv/bin/python bench/index_memory_bench.py [--projects 927088] [--format both|json|html]
+
+A small HTTP server in this process (a thread, on 127.0.0.1) answers
+``/simple/`` with a synthetic index of ``--projects`` projects: PEP 691 JSON
+with serials (as pypi.org answers a client that asks for JSON), or PEP 503
+HTML without serials (as Nexus, Artifactory or a caching proxy may). Every
+project's display name differs from its normalized name, as many of PyPI's
+do. ``/simple/<name>/`` answers an empty project page; anything else is a 404.
+
+``pythonnest-manage update --allow synthetic-project-0 --dry-run`` then runs
+against it from an empty instance: it must read the whole index to find that
+one project. The script prints its wall time and peak RSS (``wait4``), which
+docs/performance.md records under "A large upstream". Everything lives in a
+temporary folder, removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.support.server import MANAGE, PythonNestServer  # noqa: E402
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+WANTED = "synthetic-project-0"
+
+
+def display_name(number: int) -> str:
+    return f"Synthetic_Project.{number}"
+
+
+def root_body(projects: int, form: str) -> bytes:
+    if form == "json":
+        entries = [{"name": display_name(number), "_last-serial": number + 1} for number in range(projects)]
+        return json.dumps(
+            {"meta": {"api-version": "1.1", "_last-serial": projects}, "projects": entries}, separators=(",", ":")
+        ).encode()
+    links = "".join(f'<a href="synthetic-project-{number}/">{display_name(number)}</a>\n' for number in range(projects))
+    return f"<!DOCTYPE html><html><body>\n{links}</body></html>\n".encode()
+
+
+def serve(root: bytes, form: str) -> ThreadingHTTPServer:
+    content_type = JSON_V1 if form == "json" else "text/html"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+            if self.path == "/simple/":
+                body = root
+            elif self.path == f"/simple/{WANTED}/":
+                if form == "json":
+                    page = {"meta": {"api-version": "1.1", "_last-serial": 1}, "name": display_name(0), "files": []}
+                    body = json.dumps(page).encode()
+                else:
+                    body = b"<!DOCTYPE html><html><body></body></html>"
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            if form == "json":
+                self.send_header("X-PyPI-Last-Serial", "1")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def measure(work: Path, projects: int, form: str) -> str:
+    root = root_body(projects, form)
+    server = serve(root, form)
+    instance = PythonNestServer(work / f"mirror-{form}").setup()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [str(MANAGE), "update", "--url", url, "--allow", WANTED, "--dry-run", "--no-progress", "--no-xmlrpc"],
+            env=instance.environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.monotonic() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"update failed:\n{output[-3000:]}")
+        summary = next((line for line in output.splitlines() if line.startswith("Upstream")), "")
+        return (
+            f"- {form}: {projects} projects, index {len(root) / 1e6:.1f} MB: {seconds:.1f} s, "
+            f"peak RSS {usage.ru_maxrss // 1024} MiB\n  - {summary}"
+        )
+    finally:
+        instance.close()
+        server.shutdown()
+        server.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--projects", type=int, default=927_088, help="projects in the index (default 927088)")
+    parser.add_argument("--format", choices=["both", "json", "html"], default="both")
+    arguments = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="index-memory-bench-"))
+    try:
+        for form in ("json", "html") if arguments.format == "both" else (arguments.format,):
+            print(measure(work, arguments.projects, form), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
