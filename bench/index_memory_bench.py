@@ -11,7 +11,8 @@ do. ``/simple/<name>/`` answers an empty project page; anything else is a 404.
 
 ``pythonnest-manage update --allow synthetic-project-0 --dry-run`` then runs
 against it from an empty instance: it must read the whole index to find that
-one project. The script prints its wall time and peak RSS (``wait4``), which
+one project. The script prints its wall time and peak RSS (update_bench.py's
+``timed_manage``, which syncs first and reads the peak with ``wait4``), which
 docs/performance.md records under "A large upstream". Everything lives in a
 temporary folder, removed at the end.
 """
@@ -20,19 +21,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.support.server import MANAGE, PythonNestServer  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))
+from update_bench import timed_manage  # noqa: E402
+
+from tests.support.server import PythonNestServer  # noqa: E402
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 WANTED = "synthetic-project-0"
@@ -90,24 +91,13 @@ def measure(work: Path, projects: int, form: str) -> str:
     instance = PythonNestServer(work / f"mirror-{form}").setup()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [str(MANAGE), "update", "--url", url, "--allow", WANTED, "--dry-run", "--no-progress", "--no-xmlrpc"],
-            env=instance.environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        seconds, peak, output, _cpu = timed_manage(
+            instance, "update", "--url", url, "--allow", WANTED, "--dry-run", "--no-progress", "--no-xmlrpc"
         )
-        output = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.monotonic() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"update failed:\n{output[-3000:]}")
         summary = next((line for line in output.splitlines() if line.startswith("Upstream")), "")
         return (
             f"- {form}: {projects} projects, index {len(root) / 1e6:.1f} MB: {seconds:.1f} s, "
-            f"peak RSS {usage.ru_maxrss // 1024} MiB\n  - {summary}"
+            f"peak RSS {peak} MiB\n  - {summary}"
         )
     finally:
         instance.close()
