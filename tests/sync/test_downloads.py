@@ -10,6 +10,7 @@ import base64
 import gzip
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -17,7 +18,9 @@ import pytest
 from pythonnest.core.exceptions import UpstreamUnavailable
 from pythonnest.sync.client import ClientSettings, UpstreamClient, UpstreamNotFound
 
-BODY = bytes(range(256)) * 1000  # 256,000 bytes: several reads of the body buffer
+BODY = bytes(range(256)) * 1000  # 256,000 bytes
+# More than three times the body buffer (1 MiB), and not a multiple of it.
+BIG_BODY = bytes(range(251)) * 12_600
 
 
 class _Server:
@@ -30,6 +33,9 @@ class _Server:
         self.redirect_to = ""
         # Paths whose answer closes the connection afterwards, once.
         self.close_after: set[str] = set()
+        # /trickle sends the rest of its body once this is set, or after 10 s.
+        self.release = threading.Event()
+        self.waited_out = False
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,6 +59,20 @@ class _Server:
                         self._send(401, b"who are you?\n", {"WWW-Authenticate": 'Basic realm="index"'})
                 elif self.path == "/file":
                     self._send(200, BODY)
+                elif self.path == "/big":
+                    self._send(200, BIG_BODY)
+                elif self.path == "/trickle":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(BODY)))
+                    self.end_headers()
+                    # Two pieces, then nothing until the client has handed some bytes on.
+                    self.wfile.write(BODY[:1000])
+                    self.wfile.flush()
+                    time.sleep(0.2)
+                    self.wfile.write(BODY[1000:2000])
+                    self.wfile.flush()
+                    server.waited_out = not server.release.wait(10)
+                    self.wfile.write(BODY[2000:])
                 elif self.path == "/elsewhere":
                     self._send(302, b"", {"Location": server.redirect_to})
                 elif self.path == "/redirect":
@@ -132,6 +152,35 @@ def test_files_share_one_kept_alive_connection(server, client):
     for _ in range(5):
         assert client.download(f"{server.url}/file", collect) == BODY
     assert server.requests == ["/file"] * 5
+    assert server.connections == 1
+
+
+def test_bodies_larger_than_the_buffer_keep_their_connection(server, client):
+    assert client.download(f"{server.url}/big", collect) == BIG_BODY
+    assert client.download(f"{server.url}/big", collect) == BIG_BODY
+    assert client.download(f"{server.url}/file", collect) == BODY
+    assert server.connections == 1
+
+
+def test_bytes_are_handed_on_as_they_arrive(server, client):
+    # The body buffer is a MiB: a read must not wait to fill it, or a slow
+    # upstream would hold up the progress bar and Ctrl-C for as long. (A read
+    # may wait for the next piece the socket receives, hence two pieces.)
+    first_chunks = []
+
+    def consume(chunks):
+        data = b""
+        for chunk in chunks:
+            if not first_chunks:
+                first_chunks.append(len(chunk))
+                server.release.set()
+            data += bytes(chunk)
+        return data
+
+    assert client.download(f"{server.url}/trickle", consume) == BODY
+    assert first_chunks in ([1000], [2000])
+    assert not server.waited_out
+    assert client.download(f"{server.url}/file", collect) == BODY
     assert server.connections == 1
 
 

@@ -16,6 +16,7 @@ change feed promised. A 404 is an answer, not a failure, and is not retried.
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import logging
 import random
@@ -40,8 +41,13 @@ logger = logging.getLogger(__name__)
 USER_AGENT = f"pythonnest/{__version__} (update)"
 MAX_PAGE_SIZE = 1024**3
 MAX_BACKOFF = 60.0
-# The buffer a file body is read into, a piece at a time.
-BODY_BUFFER_SIZE = 64 * 1024
+# The buffer a file body is read into: one per download thread, reused. Each
+# read takes what the connection holds, up to this much; when the downloads
+# fall behind the upstream, that is a digest update and a write per MiB
+# rather than per 64 KiB (docs/performance.md, ninth pass of update).
+BODY_BUFFER_SIZE = 1024 * 1024
+# What is read of a body's rest, to keep its connection, when the consumer stopped early.
+BODY_LEFTOVER_LIMIT = 64 * 1024
 MAX_REDIRECTS = 10
 REDIRECTS = (301, 302, 303, 307, 308)
 T = TypeVar("T")
@@ -337,6 +343,13 @@ class _BodyConnections:
                 self._pools.append(pool)
         return pool
 
+    def _buffer(self) -> memoryview:
+        """This thread's body buffer: its chunks are consumed before the next is read."""
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None:
+            buffer = self._local.buffer = memoryview(bytearray(BODY_BUFFER_SIZE))
+        return buffer
+
     def _connection(self, key: tuple[str, str, int]) -> tuple[http.client.HTTPConnection, bool]:
         """A connection to (scheme, host, port); True when it served a request before."""
         pool = self._pool()
@@ -413,11 +426,11 @@ class _BodyConnections:
                 raise _TransportFailure(str(exc)) from exc
 
     def _chunks(self, response: http.client.HTTPResponse) -> Iterator[memoryview]:
-        buffer = bytearray(BODY_BUFFER_SIZE)
-        view = memoryview(buffer)
+        view = self._buffer()
+        read = functools.partial(_read_available, response) if _reads_available(response) else response.readinto
         while True:
             try:
-                count = response.readinto(buffer)
+                count = read(view)
             except (OSError, http.client.HTTPException) as exc:
                 raise _TransportFailure(str(exc)) from exc
             if not count:
@@ -430,7 +443,7 @@ class _BodyConnections:
         """Keep the connection for the next file when the whole body was read, else close it."""
         if not response.isclosed():
             try:
-                if len(response.read(BODY_BUFFER_SIZE + 1)) > BODY_BUFFER_SIZE or not response.isclosed():
+                if len(response.read(BODY_LEFTOVER_LIMIT + 1)) > BODY_LEFTOVER_LIMIT or not response.isclosed():
                     self._drop(key)
             except (OSError, http.client.HTTPException):
                 self._drop(key)
@@ -443,6 +456,34 @@ class _BodyConnections:
         for pool in pools:
             while pool:
                 pool.popitem()[1].close()
+
+
+def _reads_available(response: http.client.HTTPResponse) -> bool:
+    """Whether a body can be read as it arrives: one of known length, not chunked, on a buffered socket."""
+    return (
+        not response.chunked
+        and isinstance(response.length, int)
+        and callable(getattr(getattr(response, "fp", None), "readinto1", None))
+    )
+
+
+def _read_available(response: http.client.HTTPResponse, view: memoryview) -> int:
+    """Read what the connection holds of the body, up to ``view``'s size, waiting only when it holds nothing.
+
+    ``HTTPResponse.readinto`` waits until the whole buffer is filled, which
+    for a MiB from a slow upstream would hold up progress and Ctrl-C for
+    seconds; this is what its ``read1`` does, into our buffer instead of a
+    new bytes object each time.
+    """
+    wanted = min(len(view), response.length)
+    if not wanted:
+        return 0
+    count = response.fp.readinto1(view[:wanted])
+    if count:
+        response.length -= count
+    else:
+        response.close()
+    return count
 
 
 def _parse_xmlrpc_response(body: bytes, url: str) -> object:
