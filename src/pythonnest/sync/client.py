@@ -42,10 +42,13 @@ USER_AGENT = f"pythonnest/{__version__} (update)"
 MAX_PAGE_SIZE = 1024**3
 MAX_BACKOFF = 60.0
 # The buffer a file body is read into: one per download thread, reused. Each
-# read takes what the connection holds, up to this much; when the downloads
-# fall behind the upstream, that is a digest update and a write per MiB
-# rather than per 64 KiB (docs/performance.md, ninth pass of update).
+# read also takes what the connection already holds, up to this much: when
+# the downloads fall behind the upstream, that is a digest update and a
+# write per MiB rather than per 64 KiB (docs/performance.md, ninth pass of
+# update).
 BODY_BUFFER_SIZE = 1024 * 1024
+# A read of a body waits for this much, or the body's end, before it hands it on.
+BODY_MIN_READ = 64 * 1024
 # What is read of a body's rest, to keep its connection, when the consumer stopped early.
 BODY_LEFTOVER_LIMIT = 64 * 1024
 MAX_REDIRECTS = 10
@@ -468,22 +471,27 @@ def _reads_available(response: http.client.HTTPResponse) -> bool:
 
 
 def _read_available(response: http.client.HTTPResponse, view: memoryview) -> int:
-    """Read what the connection holds of the body, up to ``view``'s size, waiting only when it holds nothing.
+    """Read the body into ``view``: at least BODY_MIN_READ bytes (or the rest), more if the connection holds them.
 
     ``HTTPResponse.readinto`` waits until the whole buffer is filled, which
     for a MiB from a slow upstream would hold up progress and Ctrl-C for
-    seconds; this is what its ``read1`` does, into our buffer instead of a
-    new bytes object each time.
+    seconds. Each ``readinto1`` takes what one receive brings (all the
+    socket holds, over plain http; one TLS record, over https), so this
+    waits for as much as the 64 KiB reads before it did, and takes up to
+    the whole buffer when the downloads are behind the upstream. Returns 0
+    at the body's end, or when the connection closes before it.
     """
     wanted = min(len(view), response.length)
-    if not wanted:
-        return 0
-    count = response.fp.readinto1(view[:wanted])
-    if count:
-        response.length -= count
-    else:
-        response.close()
-    return count
+    got = 0
+    while got < wanted:
+        count = response.fp.readinto1(view[got:wanted])
+        if not count:
+            break
+        got += count
+        if got >= BODY_MIN_READ:
+            break
+    response.length -= got
+    return got
 
 
 def _parse_xmlrpc_response(body: bytes, url: str) -> object:
