@@ -63,6 +63,17 @@ class _Server:
                     self._send(200, BODY)
                 elif self.path == "/big":
                     self._send(200, BIG_BODY)
+                elif self.path == "/trickle-chunked":
+                    self.send_response(200)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for piece in (BODY[:TRICKLED], None, BODY[TRICKLED:]):
+                        if piece is None:
+                            server.waited_out = not server.release.wait(10)
+                            continue
+                        self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
                 elif self.path == "/trickle":
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(BODY)))
@@ -164,7 +175,8 @@ def test_bodies_larger_than_the_buffer_keep_their_connection(server, client):
     assert server.connections == 1
 
 
-def test_a_read_does_not_wait_to_fill_the_buffer(server, client):
+@pytest.mark.parametrize("path", ["/trickle", "/trickle-chunked"])
+def test_a_read_does_not_wait_to_fill_the_buffer(server, client, path):
     # The body buffer is a MiB, but a read waits for 64 KiB at most (as
     # reads did before), or a slow upstream would hold up the progress bar
     # and Ctrl-C until a whole MiB had come.
@@ -179,7 +191,7 @@ def test_a_read_does_not_wait_to_fill_the_buffer(server, client):
             data += bytes(chunk)
         return data
 
-    assert client.download(f"{server.url}/trickle", consume) == BODY
+    assert client.download(f"{server.url}{path}", consume) == BODY
     assert 64 * 1024 <= first_chunks[0] <= TRICKLED
     assert not server.waited_out
     assert client.download(f"{server.url}/file", collect) == BODY

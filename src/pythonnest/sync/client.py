@@ -16,7 +16,6 @@ change feed promised. A 404 is an answer, not a failure, and is not retried.
 from __future__ import annotations
 
 import base64
-import functools
 import http.client
 import logging
 import random
@@ -430,10 +429,12 @@ class _BodyConnections:
 
     def _chunks(self, response: http.client.HTTPResponse) -> Iterator[memoryview]:
         view = self._buffer()
-        read = functools.partial(_read_available, response) if _reads_available(response) else response.readinto
+        # Chunked and close-delimited bodies (rare for files) are read 64 KiB at a
+        # time, by http.client, which would otherwise wait to fill the whole buffer.
+        read = _read_available if _reads_available(response) else _read_framed
         while True:
             try:
-                count = read(view)
+                count = read(response, view)
             except (OSError, http.client.HTTPException) as exc:
                 raise _TransportFailure(str(exc)) from exc
             if not count:
@@ -492,6 +493,10 @@ def _read_available(response: http.client.HTTPResponse, view: memoryview) -> int
             break
     response.length -= got
     return got
+
+
+def _read_framed(response: http.client.HTTPResponse, view: memoryview) -> int:
+    return response.readinto(view[:BODY_MIN_READ])
 
 
 def _parse_xmlrpc_response(body: bytes, url: str) -> object:
