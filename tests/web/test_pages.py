@@ -265,7 +265,9 @@ def test_project_page_shows_metadata_files_and_install_line(client, add, users):
     assert re.search(r'class="owners"><li>outsider</li>', body)
     assert re.search(r'class="maintainers"><li>member</li>', body)
     for file in project.files.all():
-        assert f'href="/{file.sha256[:2]}' not in body  # Not relative to the page.
+        # Not the blob's path from the site's root (only its first two hex digits
+        # would also match other links: "/ac" is the start of "/account/").
+        assert f'href="/{file.sha256[:2]}/{file.sha256[2:4]}/' not in body
         link = f'<a class="file-link" href="/packages/{file.sha256[:2]}/{file.sha256[2:4]}/{file.sha256[4:]}/{file.filename}">'
         assert link in body
         assert f'<td class="mono sha256">{file.sha256}</td>' in body
