@@ -10,18 +10,17 @@ import base64
 import gzip
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from pythonnest.core.exceptions import UpstreamUnavailable
-from pythonnest.sync.client import ClientSettings, UpstreamClient, UpstreamNotFound
+from pythonnest.sync.client import BODY_MIN_READ, ClientSettings, UpstreamClient, UpstreamNotFound
 
 BODY = bytes(range(256)) * 1000  # 256,000 bytes
 # More than three times the body buffer (1 MiB), and not a multiple of it.
 BIG_BODY = bytes(range(251)) * 12_600
-# What /trickle sends before it waits for the client.
+# What /trickle and /trickle-chunked send before they wait for the client.
 TRICKLED = 100_000
 
 
@@ -35,7 +34,7 @@ class _Server:
         self.redirect_to = ""
         # Paths whose answer closes the connection afterwards, once.
         self.close_after: set[str] = set()
-        # /trickle sends the rest of its body once this is set, or after 10 s.
+        # /trickle and /trickle-chunked send the rest of their body once this is set, or after 10 s.
         self.release = threading.Event()
         self.waited_out = False
         server = self
@@ -63,29 +62,8 @@ class _Server:
                     self._send(200, BODY)
                 elif self.path == "/big":
                     self._send(200, BIG_BODY)
-                elif self.path == "/trickle-chunked":
-                    self.send_response(200)
-                    self.send_header("Transfer-Encoding", "chunked")
-                    self.end_headers()
-                    for piece in (BODY[:TRICKLED], None, BODY[TRICKLED:]):
-                        if piece is None:
-                            server.waited_out = not server.release.wait(10)
-                            continue
-                        self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
-                        self.wfile.flush()
-                    self.wfile.write(b"0\r\n\r\n")
-                elif self.path == "/trickle":
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(BODY)))
-                    self.end_headers()
-                    # 100,000 bytes in two pieces, then nothing until the client has handed some on.
-                    self.wfile.write(BODY[:1000])
-                    self.wfile.flush()
-                    time.sleep(0.2)
-                    self.wfile.write(BODY[1000:TRICKLED])
-                    self.wfile.flush()
-                    server.waited_out = not server.release.wait(10)
-                    self.wfile.write(BODY[TRICKLED:])
+                elif self.path in ("/trickle", "/trickle-chunked"):
+                    self._trickle(chunked=self.path.endswith("chunked"))
                 elif self.path == "/elsewhere":
                     self._send(302, b"", {"Location": server.redirect_to})
                 elif self.path == "/redirect":
@@ -122,6 +100,22 @@ class _Server:
                 if self.path in server.close_after:
                     server.close_after.discard(self.path)
                     self.close_connection = True
+
+            def _trickle(self, chunked):
+                """TRICKLED bytes of BODY, then nothing until the client has handed some on (or 10 s)."""
+                self.send_response(200)
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(len(BODY)))
+                self.end_headers()
+                for number, piece in enumerate((BODY[:TRICKLED], BODY[TRICKLED:])):
+                    if number:
+                        server.waited_out = not server.release.wait(10)
+                    self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece)
+                    self.wfile.flush()
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
 
             def _send(self, status, body, headers=None):
                 self.send_response(status)
@@ -192,7 +186,7 @@ def test_a_read_does_not_wait_to_fill_the_buffer(server, client, path):
         return data
 
     assert client.download(f"{server.url}{path}", consume) == BODY
-    assert 64 * 1024 <= first_chunks[0] <= TRICKLED
+    assert BODY_MIN_READ <= first_chunks[0] <= TRICKLED
     assert not server.waited_out
     assert client.download(f"{server.url}/file", collect) == BODY
     assert server.connections == 1
