@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -86,30 +87,44 @@ def serve(root: bytes, form: str) -> ThreadingHTTPServer:
 
 
 def measure(work: Path, projects: int, form: str) -> str:
-    root = root_body(projects, form)
-    server = serve(root, form)
+    # The index is made and served by a process of its own. A child's peak RSS
+    # (from wait4) starts at its parent's peak when it is forked: made here,
+    # the index would count in the measured peak of ``update`` (it did, until
+    # 2026-11-28: the 409-472 MiB recorded before then were mostly this bench's).
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", form, "--projects", str(projects)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    port, size = server.stdout.readline().split()
     instance = PythonNestServer(work / f"mirror-{form}").setup()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
+        url = f"http://127.0.0.1:{port}/simple/"
         seconds, peak, output, _cpu = timed_manage(
             instance, "update", "--url", url, "--allow", WANTED, "--dry-run", "--no-progress", "--no-xmlrpc"
         )
         summary = next((line for line in output.splitlines() if line.startswith("Upstream")), "")
         return (
-            f"- {form}: {projects} projects, index {len(root) / 1e6:.1f} MB: {seconds:.1f} s, "
+            f"- {form}: {projects} projects, index {int(size) / 1e6:.1f} MB: {seconds:.1f} s, "
             f"peak RSS {peak} MiB\n  - {summary}"
         )
     finally:
         instance.close()
-        server.shutdown()
-        server.server_close()
+        server.terminate()
+        server.wait()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", type=int, default=927_088, help="projects in the index (default 927088)")
     parser.add_argument("--format", choices=["both", "json", "html"], default="both")
+    parser.add_argument("--serve", choices=["json", "html"], help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.serve:
+        root = root_body(arguments.projects, arguments.serve)
+        server = serve(root, arguments.serve)
+        print(server.server_address[1], len(root), flush=True)
+        threading.Event().wait()
     work = Path(tempfile.mkdtemp(prefix="index-memory-bench-"))
     try:
         for form in ("json", "html") if arguments.format == "both" else (arguments.format,):

@@ -115,7 +115,9 @@ def test_a_json_root_is_read_entry_by_entry_with_the_same_result():
     entries = [{"name": f"Project_{number}", "_last-serial": number} for number in range(1000)]
     body = json.dumps({"meta": {"api-version": "1.0"}, "projects": entries}).encode()
     root = parse_root(body, "https://i/simple/", JSON)
-    assert list(root.projects) == [f"project-{number}" for number in range(1000)]
+    # Kept on disk, and listed by name.
+    assert list(root.projects) == sorted(f"project-{number}" for number in range(1000))
+    assert len(root.projects) == 1000 and "project-999" in root.projects and "project-1000" not in root.projects
     assert root.projects["project-7"] == ("Project_7", 7) and root.has_serials
 
 

@@ -21,13 +21,14 @@ import logging
 import random
 import socket
 import ssl
+import tempfile
 import threading
 import urllib.request
 import xmlrpc.client
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import httpx
 from defusedxml.xmlrpc import DefusedExpatParser
@@ -90,6 +91,16 @@ class Page:
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+
+@dataclass(frozen=True)
+class SpooledPage:
+    """A whole answer whose body is in a temporary file (binary, read from its start), not in memory."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    body: BinaryIO
 
 
 @dataclass(frozen=True)
@@ -280,6 +291,38 @@ class UpstreamClient:
             if check is not None:
                 check(page)
             return page
+
+        return self._with_retries(url, attempt)
+
+    def get_spooled(self, url: str, *, accept: str | None = None, max_size: int = MAX_PAGE_SIZE) -> SpooledPage:
+        """GET a page into a temporary file, for one too large to hold (PyPI's root: 50 MB and more).
+
+        The caller reads the page's ``body`` from its start and closes it.
+        Raises as ``get`` does.
+        """
+        headers = {"Accept": accept} if accept else {}
+
+        def attempt() -> SpooledPage:
+            body = tempfile.TemporaryFile()
+            try:
+                with self._http.stream("GET", url, headers=headers) as response:
+                    self._check_status(response, url)
+                    size = 0
+                    for chunk in response.iter_bytes():
+                        size += len(chunk)
+                        if size > max_size:
+                            raise InvalidUpstream(f"{url}: the page is larger than {max_size} bytes")
+                        body.write(chunk)
+                    body.seek(0)
+                    return SpooledPage(
+                        url=str(response.url),
+                        status=response.status_code,
+                        headers={key.lower(): value for key, value in response.headers.items()},
+                        body=body,
+                    )
+            except BaseException:
+                body.close()
+                raise
 
         return self._with_retries(url, attempt)
 

@@ -8,12 +8,15 @@ InvalidUpstream with the URL and the reason.
 
 from __future__ import annotations
 
+import codecs
 import datetime
+import io
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import BinaryIO, TextIO
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
@@ -21,6 +24,7 @@ from packaging.utils import canonicalize_name
 from pythonnest.core.distributions import check_filename_is_safe
 from pythonnest.core.exceptions import InvalidDistribution, InvalidUpstream
 from pythonnest.core.names import is_valid_name
+from pythonnest.sync.scratch import ProjectTable, ScratchIndex
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
@@ -84,17 +88,18 @@ class ProjectPage:
 
 @dataclass
 class RootIndex:
-    """The simple index: each project's display name and serial (None without serials)."""
+    """The simple index: each project's display name and serial (None without serials).
+
+    ``projects`` lives in a scratch database (sync/scratch.py), not in memory.
+    """
 
     url: str
     serial: int | None
-    projects: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    projects: ProjectTable
 
     @property
     def has_serials(self) -> bool:
-        return self.serial is not None or (
-            bool(self.projects) and all(serial is not None for _, serial in self.projects.values())
-        )
+        return self.serial is not None or self.projects.all_have_serials()
 
 
 # -- helpers ----------------------------------------------------------------
@@ -205,29 +210,149 @@ def _metadata_hashes(value: object, url: str, filename: str) -> dict[str, str] |
 # -- PEP 691 JSON -------------------------------------------------------------
 
 
-def parse_root_json(body: bytes, url: str, headers: Mapping[str, str]) -> RootIndex:
-    document = _json(body, url)
-    if not isinstance(document, dict) or not isinstance(document.get("projects"), list):
+# The root is read a piece at a time, so that PyPI's 50 MB of it is never held whole.
+ROOT_READ_SIZE = 1024 * 1024
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+# The json module's own scanner: a value at an index, with where it ends (raw_decode, without its wrapper).
+_SCAN = _DECODER.scan_once
+_SEPARATOR = re.compile(r"[ \t\n\r]*([,\]}])[ \t\n\r]*")
+
+
+class _JsonStream:
+    """Values of a JSON document read one at a time from a text stream, for the root's project list.
+
+    Each value is decoded whole by the json module's own scanner, from a
+    buffer that holds what is left of the current piece of the stream plus
+    as many more pieces as the value needs.
+    """
+
+    def __init__(self, stream: TextIO, url: str) -> None:
+        self.stream, self.url = stream, url
+        self.buffer, self.position, self.ended = "", 0, False
+
+    def _more(self) -> bool:
+        if self.ended:
+            return False
+        try:
+            piece = self.stream.read(ROOT_READ_SIZE)
+        except UnicodeDecodeError as exc:
+            raise _fail(self.url, f"malformed JSON (not UTF-8: {exc})") from None
+        if not piece:
+            self.ended = True
+            return False
+        self.buffer = self.buffer[self.position :] + piece
+        self.position = 0
+        return True
+
+    def peek(self) -> str:
+        """The next character that is not white space ("" at the end)."""
+        while True:
+            self.position = _JSON_SPACE.match(self.buffer, self.position).end()
+            if self.position < len(self.buffer) or not self._more():
+                return self.buffer[self.position : self.position + 1]
+
+    def expect(self, character: str, what: str) -> None:
+        found = self.peek()
+        if found != character:
+            raise _fail(self.url, f"malformed JSON (expected {what}, found {repr(found) if found else 'the end'})")
+        self.position += 1
+
+    def value(self) -> object:
+        """The value that starts at the next character that is not white space."""
+        self.peek()
+        while True:
+            try:
+                value, end = _SCAN(self.buffer, self.position)
+            except (json.JSONDecodeError, StopIteration) as exc:
+                if self._more():
+                    continue  # the value goes on in the next piece
+                reason = exc if isinstance(exc, json.JSONDecodeError) else "expected a value"
+                raise _fail(self.url, f"malformed JSON ({reason})") from None
+            # A number at the very end of the buffer may go on in the next piece.
+            if end == len(self.buffer) and self._more():
+                continue
+            self.position = end
+            return value
+
+    def separator(self, closing: str) -> bool:
+        """Past a ',' (True) or ``closing`` (False), and the white space after it."""
+        found = _SEPARATOR.match(self.buffer, self.position)
+        if found is not None and found.end() < len(self.buffer):
+            self.position = found.end()
+            if found.group(1) == ",":
+                return True
+            if found.group(1) == closing:
+                return False
+            raise _fail(self.url, f"malformed JSON (expected ',' or {closing!r}, found {found.group(1)!r})")
+        if self.peek() == ",":  # at the buffer's end: the slow way
+            self.position += 1
+            return True
+        self.expect(closing, f"',' or {closing!r}")
+        return False
+
+
+def parse_root_json(stream: BinaryIO, url: str, headers: Mapping[str, str], scratch: ScratchIndex) -> RootIndex:
+    """A PEP 691 root, read entry by entry into ``scratch``: memory does not grow with its length."""
+    reader = _JsonStream(io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict"), url)
+    meta: object = {}
+    seen_projects = False
+    if reader.peek() != "{":
         raise _fail(url, "not a PEP 691 index (no list of projects)")
-    meta = document.get("meta") if isinstance(document.get("meta"), dict) else {}
+    reader.position += 1
+    if reader.peek() != "}":
+        while True:
+            key = reader.value()
+            if not isinstance(key, str):
+                raise _fail(url, "malformed JSON (a key is not a string)")
+            reader.expect(":", "':'")
+            if key == "projects":
+                if seen_projects:
+                    raise _fail(url, "malformed JSON (two lists of projects)")
+                seen_projects = True
+                if reader.peek() != "[":
+                    raise _fail(url, "not a PEP 691 index (no list of projects)")
+                reader.position += 1
+                _read_root_entries(reader, url, scratch)
+            else:
+                value = reader.value()
+                if key == "meta":
+                    meta = value
+            if reader.peek() == ",":
+                reader.position += 1
+                continue
+            reader.expect("}", "',' or '}'")
+            break
+    else:
+        reader.position += 1
+    if reader.peek():
+        raise _fail(url, "malformed JSON (extra data after the index)")
+    if not seen_projects:
+        raise _fail(url, "not a PEP 691 index (no list of projects)")
+    meta = meta if isinstance(meta, dict) else {}
     _check_api_version(meta.get("api-version"), url)
     serial = _serial(meta.get("_last-serial"), url, "_last-serial")
     if serial is None:
         serial = header_serial(headers, url)
-    index = RootIndex(url=url, serial=serial)
-    # Each entry is dropped once read, so that PyPI's 700,000 entries and the
-    # index made of them are not both held whole at the peak.
-    entries = document.pop("projects")
-    del document
-    entries.reverse()
-    while entries:
-        entry = entries.pop()
+    return RootIndex(url=url, serial=serial, projects=scratch.projects)
+
+
+def _read_root_entries(reader: _JsonStream, url: str, scratch: ScratchIndex) -> None:
+    if reader.peek() == "]":
+        reader.position += 1
+        return
+    while True:
+        entry = reader.value()
         if not isinstance(entry, dict):
             raise _fail(url, "a project entry is not an object")
         name = entry.get("name")
         normalized = checked_name(name, url)
-        index.projects[normalized] = (name, _serial(entry.get("_last-serial"), url, f"{name}: _last-serial"))
-    return index
+        serial = entry.get("_last-serial")
+        if serial is not None and (type(serial) is not int or serial < 0):
+            serial = _serial(serial, url, f"{name}: _last-serial")
+        scratch.add_project(normalized, name, serial)
+        if not reader.separator("]"):
+            return
 
 
 def parse_project_json(body: bytes, url: str, name: str, headers: Mapping[str, str]) -> ProjectPage:
@@ -307,14 +432,23 @@ class _AnchorParser(HTMLParser):
 
 
 def _parse_html(body: bytes, url: str, parser: _AnchorParser | None = None) -> _AnchorParser:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _fail(url, f"malformed HTML (not UTF-8: {exc})") from None
-    if "\x00" in text:
-        raise _fail(url, "malformed HTML (binary data)")
-    parser = parser or _AnchorParser()
-    parser.feed(text)
+    return _parse_html_stream(io.BytesIO(body), url, parser or _AnchorParser())
+
+
+def _parse_html_stream(stream: BinaryIO, url: str, parser: _AnchorParser) -> _AnchorParser:
+    """Feed the parser a piece at a time, as UTF-8 text without NUL characters."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    while True:
+        piece = stream.read(ROOT_READ_SIZE)
+        try:
+            text = decoder.decode(piece, final=not piece)
+        except UnicodeDecodeError as exc:
+            raise _fail(url, f"malformed HTML (not UTF-8: {exc})") from None
+        if "\x00" in text:
+            raise _fail(url, "malformed HTML (binary data)")
+        parser.feed(text)
+        if not piece:
+            break
     parser.close()
     _check_api_version(parser.meta.get("pypi:repository-version"), url)
     return parser
@@ -331,10 +465,10 @@ class _RootParser(_AnchorParser):
     attributes beside the index made of them more than doubled the peak.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, scratch: ScratchIndex) -> None:
         super().__init__()
         self.url = url
-        self.projects: dict[str, tuple[str, int | None]] = {}
+        self.scratch = scratch
         self._has_href = False
 
     def handle_starttag(self, tag, attrs):
@@ -350,12 +484,13 @@ class _RootParser(_AnchorParser):
             self._current = None
             if not self._has_href:
                 raise _fail(self.url, f"malformed HTML: the link {text[:100]!r} has no href")
-            self.projects[checked_name(text, self.url)] = (text, None)
+            self.scratch.add_project(checked_name(text, self.url), text, None)
 
 
-def parse_root_html(body: bytes, url: str, headers: Mapping[str, str]) -> RootIndex:
-    parser = _parse_html(body, url, _RootParser(url))
-    return RootIndex(url=url, serial=header_serial(headers, url), projects=parser.projects)
+def parse_root_html(stream: BinaryIO, url: str, headers: Mapping[str, str], scratch: ScratchIndex) -> RootIndex:
+    """A PEP 503 root, read a piece at a time into ``scratch``."""
+    _parse_html_stream(stream, url, _RootParser(url, scratch))
+    return RootIndex(url=url, serial=header_serial(headers, url), projects=scratch.projects)
 
 
 def _fragment_hashes(href: str, url: str, filename: str) -> dict[str, str]:
@@ -399,13 +534,23 @@ def parse_project_html(body: bytes, url: str, name: str, headers: Mapping[str, s
     return ProjectPage(name=name, serial=header_serial(headers, url), files=tuple(files))
 
 
-def parse_root(body: bytes, url: str, headers: Mapping[str, str]) -> RootIndex:
-    """The simple index, from JSON or HTML by its Content-Type; raises InvalidUpstream."""
+def parse_root(
+    body: bytes | BinaryIO, url: str, headers: Mapping[str, str], scratch: ScratchIndex | None = None
+) -> RootIndex:
+    """The simple index, from JSON or HTML by its Content-Type, into ``scratch``; raises InvalidUpstream.
+
+    ``body`` is the page's bytes, or a binary file holding them, read a piece
+    at a time. Without ``scratch``, a new one holds the projects (the caller
+    closes it through ``root.projects``'s owner when it is done, or leaves it
+    to the garbage collector).
+    """
+    stream = io.BytesIO(body) if isinstance(body, bytes | bytearray) else body
+    scratch = scratch if scratch is not None else ScratchIndex()
     kind = media_type(headers.get("content-type"))
     if kind == JSON_V1 or kind == "application/json":
-        return parse_root_json(body, url, headers)
+        return parse_root_json(stream, url, headers, scratch)
     if kind in (HTML_V1, "text/html", ""):
-        return parse_root_html(body, url, headers)
+        return parse_root_html(stream, url, headers, scratch)
     raise _fail(url, f"not a package index (it answered {kind})")
 
 

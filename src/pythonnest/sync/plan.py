@@ -37,6 +37,7 @@ from pythonnest.sync.pages import (
     parse_project,
     parse_root,
 )
+from pythonnest.sync.scratch import ScratchIndex
 from pythonnest.sync.state import LocalProject
 
 logger = logging.getLogger(__name__)
@@ -106,13 +107,19 @@ def redact(url: str) -> str:
 # -- the list of projects ---------------------------------------------------------
 
 
-def fetch_root(client: UpstreamClient, urls: IndexUrls) -> RootIndex:
-    """The upstream's simple index; raises UpstreamUnavailable, or InvalidUpstream for what is not an index."""
+def fetch_root(client: UpstreamClient, urls: IndexUrls, scratch: ScratchIndex) -> RootIndex:
+    """The upstream's simple index, its projects in ``scratch``.
+
+    Raises UpstreamUnavailable, or InvalidUpstream for what is not an index.
+    The page goes to a temporary file and is read from there a piece at a
+    time, so that memory does not grow with the index.
+    """
     try:
-        page = client.get(urls.simple, accept=ACCEPT)
+        page = client.get_spooled(urls.simple, accept=ACCEPT)
     except UpstreamNotFound:
         raise InvalidUpstream(f"{urls.simple}: not a package index (HTTP 404)") from None
-    return parse_root(page.body, page.url, page.headers)
+    with page.body:
+        return parse_root(page.body, page.url, page.headers, scratch)
 
 
 def fetch_changes(client: UpstreamClient, urls: IndexUrls, since: int) -> tuple[dict[str, tuple[str, int]], int] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +43,7 @@ from pythonnest.sync.plan import (
     plan_has_work,
 )
 from pythonnest.sync.report import Reporter, RunSummary, format_bytes
+from pythonnest.sync.scratch import CandidateRows, ScratchIndex
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,8 @@ def run_update(
         if lease is not None:
             lease.acquire()
         try:
-            with ThreadPoolExecutor(options.workers, thread_name_prefix="update") as pool:
-                run = _Run(options, filters, urls, client, store, pool, summary, reporter, lease)
+            with ThreadPoolExecutor(options.workers, thread_name_prefix="update") as pool, ScratchIndex() as scratch:
+                run = _Run(options, filters, urls, client, store, pool, summary, reporter, lease, scratch)
                 try:
                     run.run()
                 except KeyboardInterrupt:
@@ -124,10 +125,23 @@ def _read_password(path: Path) -> str:
     return password
 
 
+class _Candidates:
+    """The candidates kept in the scratch database: how many, and each in turn, by name."""
+
+    def __init__(self, rows: CandidateRows) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Candidate]:
+        return (Candidate(name, display_name, serial) for name, display_name, serial in self._rows)
+
+
 class _Run:
     """The state of one run, shared by its phases."""
 
-    def __init__(self, options, filters, urls, client, store, pool, summary, reporter, lease) -> None:
+    def __init__(self, options, filters, urls, client, store, pool, summary, reporter, lease, scratch) -> None:
         self.options: UpdateOptions = options
         self.filters: Filters = filters
         self.urls: IndexUrls = urls
@@ -141,8 +155,11 @@ class _Run:
         self.upstream: Upstream | None = None
         self.root: RootIndex | None = None
         self.digest = ""
+        # The upstream's projects, the serials recorded for them and the
+        # candidates, on disk: memory does not grow with the upstream.
+        self.scratch: ScratchIndex = scratch
         # The projects mirrored from this upstream before: only they can be gone from it.
-        self.known: dict[str, int | None] = {}
+        self.known: Mapping[str, int | None] = scratch.recorded
 
     def heartbeat(self) -> None:
         if self.lease is not None:
@@ -155,7 +172,8 @@ class _Run:
         if not options.dry_run:
             self._remove_leftovers()
         digest = self.digest = filters.digest()
-        known = self.known = state.project_serials(self.upstream, digest)
+        self.scratch.add_recorded(state.project_serial_rows(self.upstream, digest))
+        known = self.known
         # Only a complete run under these filters lets the next one trust the changelog.
         full = options.init_all or self.upstream is None or self.upstream.filter_digest != digest
         # What is already mirrored says which dependencies the requirements bring in.
@@ -210,7 +228,9 @@ class _Run:
 
     # -- which projects --------------------------------------------------------
 
-    def _candidates(self, known: dict[str, int], full: bool) -> tuple[list[Candidate], list[str], int | None]:
+    def _candidates(
+        self, known: Mapping[str, int | None], full: bool
+    ) -> tuple[Collection[Candidate], list[str], int | None]:
         """The projects to look at, the projects gone upstream, and the upstream's serial."""
         options, filters, summary = self.options, self.filters, self.summary
         local_names = state.local_project_names()
@@ -236,31 +256,33 @@ class _Run:
             return candidates, [], newest
         if options.filters.packages:
             return self._named_candidates(local_names), [], None
-        root = self.root = fetch_root(self.client, self.urls)
-        summary.has_serials = root.has_serials
+        root = self.root = fetch_root(self.client, self.urls, self.scratch)
+        has_serials = summary.has_serials = root.has_serials
         summary.projects_upstream = len(root.projects)
-        candidates = []
-        for name, (display_name, serial) in sorted(root.projects.items()):
-            if not filters.wants_project(name):
-                continue
-            if name in local_names:
-                summary.projects_protected += 1
-                continue
-            if root.has_serials and not options.init_all:
-                threshold = options.serial if options.serial is not None else known.get(name)
-                if threshold is not None and serial is not None and serial <= threshold:
+        compare_serials = has_serials and not options.init_all
+
+        def wanted() -> Iterator[tuple[str, str, int | None]]:
+            for name, display_name, serial, recorded_serial in self.scratch.projects_with_recorded():
+                if not filters.wants_project(name):
                     continue
-            candidates.append(Candidate(name, display_name, serial if root.has_serials else None))
-        gone = sorted(
+                if name in local_names:
+                    summary.projects_protected += 1
+                    continue
+                if compare_serials:
+                    threshold = options.serial if options.serial is not None else recorded_serial
+                    if threshold is not None and serial is not None and serial <= threshold:
+                        continue
+                yield name, display_name, serial if has_serials else None
+
+        candidates = _Candidates(self.scratch.set_candidates(wanted()))
+        gone = [
             name
-            for name in known
-            if name not in root.projects and filters.wants_project(name) and name not in local_names
-        )
-        if not root.has_serials:
+            for name in self.scratch.recorded_not_listed()
+            if filters.wants_project(name) and name not in local_names
+        ]
+        if not has_serials:
             return candidates, gone, None
-        newest = (
-            root.serial if root.serial is not None else max((serial for _, serial in root.projects.values()), default=0)
-        )
+        newest = root.serial if root.serial is not None else root.projects.max_serial()
         return candidates, gone, newest
 
     def _named_candidates(self, local_names: set[str]) -> list[Candidate]:
@@ -295,7 +317,7 @@ class _Run:
 
     # -- planning ----------------------------------------------------------------
 
-    def _plan(self, candidates: list[Candidate], gone: list[str]) -> PlanSpool:
+    def _plan(self, candidates: Collection[Candidate], gone: list[str]) -> PlanSpool:
         """Read and check every candidate's pages, in parallel; spool a plan for each that changed.
 
         Raises InvalidUpstream, after the fetches in flight end, for the first

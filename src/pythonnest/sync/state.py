@@ -7,6 +7,7 @@ is read here and changed only through ``pythonnest.core.services``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -38,17 +39,19 @@ def get_upstream(url: str) -> Upstream:
     return Upstream.objects.get_or_create(url=url)[0]
 
 
-def project_serials(upstream: Upstream | None, filter_digest: str) -> dict[str, int | None]:
-    """The serial each project was last mirrored at from this upstream.
+def project_serial_rows(upstream: Upstream | None, filter_digest: str) -> Iterator[tuple[str, int | None]]:
+    """(name, serial) for each project last mirrored from this upstream, read in chunks.
 
-    None for a project mirrored under other filters: it must be looked at again.
+    The serial is None for a project mirrored under other filters: it must be
+    looked at again.
     """
     if upstream is None:
-        return {}
+        return
     rows = UpstreamProject.objects.filter(upstream=upstream).values_list(
         "normalized_name", "last_serial", "filter_digest"
     )
-    return {name: serial if digest == filter_digest else None for name, serial, digest in rows.iterator()}
+    for name, serial, digest in rows.iterator(chunk_size=5000):
+        yield name, serial if digest == filter_digest else None
 
 
 def record_project(upstream: Upstream, name: str, serial: int | None, filter_digest: str) -> None:
