@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from pythonnest.core import services
+from pythonnest.core.exceptions import UpstreamUnavailable
 from pythonnest.core.journal import Action
 from pythonnest.core.models import File, JournalEntry, Project, Release, Upstream, UpstreamProject
 from pythonnest.sync import runner
@@ -271,3 +272,28 @@ def test_a_changelog_naming_a_project_from_elsewhere_leaves_it_alone(catalog, up
     assert not summary.failed, summary.failures
     assert summary.via_changelog and summary.projects_removed == 0, events
     assert filenames() == ["zeta-1.0-py3-none-any.whl"]
+
+
+def test_an_index_that_suddenly_lists_nothing_removes_nothing(catalog, update):
+    # A captive portal or a proxy's error page can answer 200 with an empty index.
+    update(catalog.url)
+    before = catalog_state()
+    catalog.projects.clear()
+    mirrored = UpstreamProject.objects.count()
+    with pytest.raises(UpstreamUnavailable, match=f"lists no projects, but {mirrored} were mirrored"):
+        update(catalog.url)
+    assert catalog_state() == before and UpstreamProject.objects.count() == mirrored > 0
+
+
+def test_an_index_older_than_what_was_mirrored_is_refused_unless_starting_afresh(catalog, update):
+    update(catalog.url)
+    before, recorded = catalog_state(), catalog.serial
+    # A stale cache in front of the upstream: an older index, from before beta existed.
+    del catalog.projects["beta"]
+    catalog.serial = 1
+    with pytest.raises(UpstreamUnavailable, match=f"at serial 1, older than serial {recorded}"):
+        update(catalog.url)
+    assert catalog_state() == before and Upstream.objects.get().last_serial == recorded
+    # An upstream rebuilt from scratch: --init-all takes it as it is.
+    summary, _ = update(catalog.url, init_all=True)
+    assert not summary.failed and not Project.objects.filter(normalized_name="beta").exists()

@@ -257,6 +257,7 @@ class _Run:
         if options.filters.packages:
             return self._named_candidates(local_names), [], None
         root = self.root = fetch_root(self.client, self.urls, self.scratch)
+        self._check_root(root, known)
         has_serials = summary.has_serials = root.has_serials
         summary.projects_upstream = len(root.projects)
         compare_serials = has_serials and not options.init_all
@@ -284,6 +285,29 @@ class _Run:
             return candidates, gone, None
         newest = root.serial if root.serial is not None else root.projects.max_serial()
         return candidates, gone, newest
+
+    def _check_root(self, root: RootIndex, known: Mapping[str, int | None]) -> None:
+        """Refuse an index that would remove what was mirrored from it by mistake.
+
+        An empty list where projects were mirrored before is a captive portal,
+        a proxy's error page or a broken upstream far more often than an index
+        emptied on purpose; an index older than the serial already mirrored is
+        a stale cache, which would undo newer changes. Both raise
+        UpstreamUnavailable before anything changes. ``--init-all`` (a fresh
+        start) accepts an older index, for an upstream that was rebuilt.
+        """
+        if len(root.projects) == 0 and len(known) > 0:
+            raise UpstreamUnavailable(
+                f"{self.urls.simple}: the index lists no projects, but {len(known)} were mirrored from it; "
+                "refusing to remove them all (is the URL still the index's?)"
+            )
+        recorded = self.upstream.last_serial if self.upstream is not None else None
+        if root.serial is not None and recorded and root.serial < recorded and not self.options.init_all:
+            raise UpstreamUnavailable(
+                f"{self.urls.simple}: the index is at serial {root.serial}, older than serial {recorded} already "
+                "mirrored from it (a stale cache?); nothing was changed. If the upstream was rebuilt, run with "
+                "--init-all"
+            )
 
     def _named_candidates(self, local_names: set[str]) -> list[Candidate]:
         """The projects ``--package`` names, each read from its own page, without the whole index.
