@@ -269,6 +269,29 @@ def test_check_sequence_marks_a_bundle_already_imported(three_bundles, tmp_path,
         assert facts.already_imported and facts.forced_gap is None
 
 
+def test_an_import_that_another_one_overtook_changes_nothing(three_bundles, become_another_instance, monkeypatch):
+    """The serials are checked again under the catalog lock: two imports at once cannot undo each other."""
+    first, second, _ = three_bundles
+    store = become_another_instance()
+    real_store_blobs = importer._store_blobs
+
+    def overtaken(facts, store, summary):
+        real_store_blobs(facts, store, summary)
+        # Another import of the tag commits while this one stages.
+        with transaction.atomic():
+            peers.record_sync(
+                "offline",
+                SyncState.Direction.IMPORT,
+                last_serial=second.plan.header.serial_to,
+                peer_instance=first.plan.header.source_instance,
+            )
+
+    monkeypatch.setattr(importer, "_store_blobs", overtaken)
+    with pytest.raises(BundleError, match="moved past serial .* while this bundle was being imported"):
+        import_paths(first.path, store)
+    assert Project.objects.count() == 0
+
+
 def test_a_bundle_from_another_source_under_the_same_tag_is_refused(three_bundles, tmp_path, become_another_instance):
     first, second, _ = three_bundles
     store = become_another_instance()
@@ -455,6 +478,43 @@ MANIFEST_DAMAGE = {
         lambda lines: [lines[0], {"type": "removed_project", "normalized_name": "../x"}, *lines[1:]],
         "'../x' is not a normalized project name",
     ),
+    # Found by an audit: each of these crashed with a traceback, some after the blobs were in place.
+    "releases of numbers": (
+        lambda lines: [lines[0], {**lines[1], "releases": [1]}, *lines[2:]],
+        "releases must be a list of objects",
+    ),
+    "releases as text": (
+        lambda lines: [lines[0], {**lines[1], "releases": "abc"}, *lines[2:]],
+        "releases must be a list of objects",
+    ),
+    "display name a number": (
+        lambda lines: [lines[0], {**lines[1], "name": 5}, *lines[2:]],
+        "the display name of iniconfig is not text",
+    ),
+    "a private group that is not a name": (
+        lambda lines: [lines[0], {**lines[1], "private_group": {}}, *lines[2:]],
+        "private_group must be a group's name",
+    ),
+    "a private group name too long": (
+        lambda lines: [lines[0], {**lines[1], "private_group": "g" * 500}, *lines[2:]],
+        "private_group must be a group's name",
+    ),
+    "partial_releases as text": (
+        lambda lines: [lines[0], {**lines[1], "partial_releases": "yes"}, *lines[2:]],
+        "partial_releases must be true or false",
+    ),
+    "a NUL character": (
+        lambda lines: [lines[0], {**lines[1], "name": "ini\x00config"}, *lines[2:]],
+        "a NUL character",
+    ),
+    "a serial no database holds": (
+        lambda lines: [{**lines[0], "serial_to": 10**30}, *lines[1:]],
+        "out of range",
+    ),
+    "a selection that is not an object": (
+        lambda lines: [{**lines[0], "selection": "x"}, *lines[1:]],
+        "the selection is not an object",
+    ),
 }
 
 
@@ -491,6 +551,9 @@ FILE_DAMAGE = {
     "metadata size as text": ({"metadata_size": "12"}, "metadata_size"),
     "metadata size negative": ({"metadata_size": -5}, "metadata_size"),
     "blob_included as text": ({"blob_included": "no"}, "blob_included"),
+    "a size no database holds": ({"size": 10**30}, "bad size"),
+    "upstream_url a list": ({"upstream_url": ["https://x/"]}, "bad upstream_url"),
+    "upstream_url too long": ({"upstream_url": "https://x/" + "a" * 2000}, "bad upstream_url"),
 }
 
 
@@ -717,6 +780,8 @@ def test_files_exported_without_their_blob_are_listed_and_answer_404(
     catalog, tmp_path, become_another_instance, client, settings
 ):
     wheel = File.objects.get(filename="six-1.17.0-py2.py3-none-any.whl")
+    # Mirrored by update: the source would redirect there; the offline side cannot reach it.
+    File.objects.filter(pk=wheel.pk).update(upstream_url="https://files.example.org/six.whl")
     kept_copy = tmp_path / "kept"
     shutil.copytree(catalog.root, kept_copy)
     catalog.delete(wheel.sha256)

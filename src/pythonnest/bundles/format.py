@@ -120,6 +120,8 @@ class Header:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"manifest: malformed header ({exc})") from exc
+        if header.selection is not None and not isinstance(header.selection, dict):
+            raise BundleError("manifest: malformed header (the selection is not an object)")
         if not 0 <= header.serial_from <= header.serial_to:
             raise BundleError(f"manifest: bad serial range ({header.serial_from}, {header.serial_to}]")
         if not TAG.match(header.tag):
@@ -127,9 +129,15 @@ class Header:
         return header
 
 
+# Serials, sizes and counts are 64-bit signed integers in every database.
+INTEGER_LIMIT = 2**63
+
+
 def _integer(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{value!r} is not an integer")
+    if not -INTEGER_LIMIT < value < INTEGER_LIMIT:
+        raise ValueError(f"{value} is out of range")
     return value
 
 

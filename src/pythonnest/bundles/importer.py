@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from django.contrib.auth.models import Group
 from django.db import models, transaction
 from django.utils import timezone
 from packaging.utils import canonicalize_name
@@ -33,6 +34,7 @@ from packaging.version import InvalidVersion, Version
 
 from pythonnest.bundles import signing
 from pythonnest.bundles.format import (
+    INTEGER_LIMIT,
     RECORD_PROJECT,
     RECORD_REMOVED_PROJECT,
     RECORD_SUMMARY,
@@ -127,11 +129,14 @@ def _check_file_record(record: dict, project: str, where: str) -> None:
             value = record[name]
             if name == "metadata_size" and value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < INTEGER_LIMIT:
                 raise BundleError(f"{where}: file {filename} has a bad {name}")
         if not isinstance(record["blob_included"], bool):
             raise BundleError(f"{where}: file {filename} has a bad blob_included")
         datetime.fromisoformat(record["upload_time"])
+        upstream_url = record.get("upstream_url", "")
+        if not isinstance(upstream_url, str) or len(upstream_url) > _UPSTREAM_URL_LENGTH:
+            raise BundleError(f"{where}: file {filename} has a bad upstream_url")
         for name, limit in _FILE_TEXT.items():
             if not isinstance(record[name], str):
                 raise BundleError(f"{where}: file {filename} has a bad {name}")
@@ -139,7 +144,7 @@ def _check_file_record(record: dict, project: str, where: str) -> None:
                 raise BundleError(f"{where}: file {filename[:100]}: {name} is longer than {limit} characters")
     except InvalidDistribution as exc:
         raise BundleError(f"{where}: {exc}") from exc
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BundleError(f"{where}: malformed file record ({exc!r})") from exc
 
 
@@ -157,6 +162,8 @@ _RELEASE_TEXT = _text_limits(Release, ("version", "yanked_reason", *RELEASE_META
 _PROJECT_NAME_LENGTH = Project._meta.get_field("name").max_length
 _FILE_TEXT = _text_limits(File, ("filename", "packagetype", "python_version", "requires_python"))
 _CANONICAL_LENGTH = Release._meta.get_field("canonical_version").max_length
+_GROUP_NAME_LENGTH = Group._meta.get_field("name").max_length
+_UPSTREAM_URL_LENGTH = File._meta.get_field("upstream_url").max_length
 
 
 def _check_release_values(release: dict, project: str, where: str) -> None:
@@ -180,11 +187,35 @@ def _check_release_values(release: dict, project: str, where: str) -> None:
             raise BundleError(f"{where}: {project} {version}: {name} is malformed")
 
 
+def _check_text(value: object, where: str) -> None:
+    """No NUL character in any text of a record: PostgreSQL refuses them, after the blobs would be in place."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise BundleError(f"{where}: a NUL character in {value[:60]!r}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, where)
+            _check_text(item, where)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item, where)
+
+
 def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> str:
     try:
+        _check_text(record, where)
         name = record["normalized_name"]
         if not isinstance(name, str) or not is_valid_name(name) or canonicalize_name(name) != name:
             raise BundleError(f"{where}: {name!r} is not a normalized project name")
+        if not isinstance(record["name"], str):
+            raise BundleError(f"{where}: the display name of {name} is not text")
+        group = record.get("private_group")
+        if group is not None and (not isinstance(group, str) or not group or len(group) > _GROUP_NAME_LENGTH):
+            raise BundleError(f"{where}: {name}: private_group must be a group's name")
+        if not isinstance(record.get("partial_releases", False), bool):
+            raise BundleError(f"{where}: {name}: partial_releases must be true or false")
+        if not isinstance(record["releases"], list) or not all(isinstance(item, dict) for item in record["releases"]):
+            raise BundleError(f"{where}: {name}: releases must be a list of objects")
         if canonicalize_name(record["name"]) != name:
             raise BundleError(f"{where}: display name {record['name']!r} does not match {name}")
         if len(record["name"]) > _PROJECT_NAME_LENGTH:  # runs of "-_." shrink to one "-" when normalized
@@ -201,6 +232,8 @@ def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> str
             if not isinstance(release["yanked"], bool) or not isinstance(release["yanked_reason"], str):
                 raise BundleError(f"{where}: bad yank fields for {name} {release['version']}")
             datetime.fromisoformat(release["created"])
+            if not isinstance(release["files"], list) or not all(isinstance(item, dict) for item in release["files"]):
+                raise BundleError(f"{where}: {name} {release['version']}: files must be a list of objects")
             for file in release["files"]:
                 _check_file_record(file, name, where)
                 if not facts.index.add_file(file["filename"]):
@@ -211,7 +244,7 @@ def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> str
                         facts.index.add_blob(file["metadata_sha256"], file["metadata_size"])
     except InvalidVersion as exc:
         raise BundleError(f"{where}: {exc}") from exc
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BundleError(f"{where}: malformed project record ({exc!r})") from exc
     return name
 
@@ -460,10 +493,24 @@ def _discard_staged(index: BundleIndex) -> None:
     index.clear_staged()
 
 
-def apply_bundle(source: BundleSource, facts: ManifestFacts, store: LocalBlobStore, summary: ImportSummary) -> None:
+def apply_bundle(
+    source: BundleSource,
+    facts: ManifestFacts,
+    store: LocalBlobStore,
+    summary: ImportSummary,
+    options: ImportOptions | None = None,
+) -> None:
     """Change the catalog to the bundle's states and record the tag, in one transaction."""
     with transaction.atomic():
         lock_catalog()
+        if options is not None:
+            # Again under the lock: another import of the tag may have run meanwhile.
+            check_sequence(facts, options)
+            if facts.already_imported:
+                raise BundleError(
+                    f"tag {facts.tag} moved past serial {facts.header.serial_to} while this bundle was being "
+                    "imported (another import?); the catalog is unchanged"
+                )
         check_local_conflicts(facts)
         applier = replica.Replica(store)
         for _, record in _records(source.manifest_path):
@@ -605,7 +652,7 @@ def import_bundle(
             store.remove_stale_temporary_files()
             stage_blobs(source, facts, store, on_blob)
             _store_blobs(facts, store, summary)
-            apply_bundle(source, facts, store, summary)
+            apply_bundle(source, facts, store, summary, options)
             return summary, None
         finally:
             source.close()

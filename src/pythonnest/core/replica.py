@@ -261,7 +261,9 @@ def _file_row(project: Project, release_id: int, record: dict) -> File:
         upload_time=datetime.fromisoformat(record["upload_time"]),
         requires_python=record["requires_python"],
         metadata_sha256=record["metadata_sha256"],
-        upstream_url=record.get("upstream_url", ""),
+        # A file that came without its bytes answers 404 until a bundle brings them: not a
+        # redirect to an upstream the importing side (offline, as a rule) cannot reach.
+        upstream_url=record.get("upstream_url", "") if record.get("blob_included", True) else "",
     )
 
 
