@@ -149,6 +149,26 @@ def test_a_custom_ca_bundle_is_trusted(distributions, update, tmp_path):
         index.stop()
 
 
+def test_a_ca_bundle_that_holds_no_certificate_is_one_clear_error(catalog, update, tmp_path):
+    # It printed OpenSSL's traceback before, even for an http:// upstream.
+    bundle = tmp_path / "not-pem.crt"
+    bundle.write_text("this is no certificate\n")
+    with pytest.raises(ConfigError, match=f"ca_bundle {bundle}: not usable as certificate authorities"):
+        update(catalog.url, ca_bundle=bundle)
+    assert filenames() == [] and not Upstream.objects.exists()
+
+
+def test_the_system_certificate_authorities_are_trusted_by_default(monkeypatch, tmp_path):
+    """As docs/configuration.md says: the system's store (SSL_CERT_FILE names another), not certifi's."""
+    from pythonnest.sync.client import _ssl_context
+
+    ca_path, _ = _certificate_authority(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_path))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    trusted = _ssl_context(None).get_ca_certs()
+    assert [entry["subject"] for entry in trusted] == [ssl._ssl._test_decode_cert(str(ca_path))["subject"]]
+
+
 def test_credentials_in_the_url_reach_a_private_index_and_are_stored_nowhere(catalog, update, distributions):
     catalog.credentials = ("mirror bot", "s3cret@x")
     with pytest.raises(UpstreamUnavailable, match="HTTP 401, the upstream wants credentials"):

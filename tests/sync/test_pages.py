@@ -72,6 +72,14 @@ def test_urls_that_are_not_an_index(url):
         index_urls(url)
 
 
+@pytest.mark.parametrize("url", ["http://[::1/", "http://host:port/simple/", "https://u:p@[::1/simple/"])
+def test_urls_that_do_not_parse_are_one_clear_error(url):
+    # A ValueError traceback from urllib before.
+    with pytest.raises(InvalidUpstream, match="not a URL") as caught:
+        index_urls(url)
+    assert "u:p" not in str(caught.value)
+
+
 def test_a_json_root_with_serials():
     body = json.dumps(
         {

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import http.client
 import logging
+import os
 import random
 import socket
 import ssl
@@ -30,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
+import certifi
 import httpx
 from defusedxml.xmlrpc import DefusedExpatParser
 
 from pythonnest import __version__
-from pythonnest.core.exceptions import IntegrityFailure, InvalidUpstream, UpstreamUnavailable
+from pythonnest.core.exceptions import ConfigError, IntegrityFailure, InvalidUpstream, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -191,10 +193,7 @@ class UpstreamClient:
     ) -> None:
         self.settings = settings
         self.cancel = cancel or threading.Event()
-        if settings.ca_bundle is not None:
-            verify = ssl.create_default_context(cafile=str(settings.ca_bundle))
-        else:
-            verify = httpx.create_ssl_context(verify=True, trust_env=True)
+        verify = _ssl_context(settings.ca_bundle)
         authorization = {}
         if settings.credentials is not None:
             authorization = {settings.origin: _basic(settings.credentials)}
@@ -365,6 +364,25 @@ class UpstreamClient:
             return _parse_xmlrpc_response(response.content, url)
 
         return self._with_retries(f"{url} {method}", attempt)
+
+
+def _ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    """The certificate authorities to trust: ``ca_bundle``, else the system's (with certifi's where it has none).
+
+    OpenSSL reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` for the system's.
+    Raises ConfigError, naming the file, for certificates it cannot load.
+    """
+    try:
+        if ca_bundle is not None:
+            return ssl.create_default_context(cafile=str(ca_bundle))
+        context = ssl.create_default_context()
+        if not context.cert_store_stats()["x509_ca"] and not os.environ.get("SSL_CERT_DIR"):
+            # No system store (a minimal container): the bundle httpx ships with.
+            context.load_verify_locations(cafile=certifi.where())
+        return context
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        where = f"ca_bundle {ca_bundle}" if ca_bundle is not None else "the system's certificates (SSL_CERT_FILE?)"
+        raise ConfigError(f"{where}: not usable as certificate authorities ({exc})") from None
 
 
 class _BodyConnections:

@@ -67,7 +67,11 @@ def index_urls(url: str) -> IndexUrls:
 
     Raises InvalidUpstream for anything but an http(s) URL.
     """
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 (a port that is not a number raises ValueError here)
+    except ValueError as exc:
+        raise InvalidUpstream(f"{redact_unparsed(url)}: not a URL ({exc})") from None
     userinfo, _, host = parts.netloc.rpartition("@")
     if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment:
         raise InvalidUpstream(f"{redact(url)}: not an http:// or https:// URL of an index")
@@ -92,6 +96,13 @@ def index_urls(url: str) -> IndexUrls:
         return urlunsplit((parts.scheme, parts.netloc, part if part.startswith("/") else "/" + part, "", ""))
 
     return IndexUrls(simple=join(simple), base=join(base or "/"), xmlrpc=join(xmlrpc), credentials=credentials)
+
+
+def redact_unparsed(url: str) -> str:
+    """``url`` with anything between "://" and the last "@" hidden, for one that does not parse."""
+    scheme, separator, rest = url.strip().partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    return f"{scheme}{separator}***@{host}" if at else url.strip()
 
 
 def redact(url: str) -> str:
