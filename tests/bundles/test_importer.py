@@ -394,11 +394,40 @@ def test_a_missing_blob_is_named(exported, become_another_instance, blob_writes)
     bundle, _ = exported
     victim = sorted((bundle.path / "blobs").iterdir())[2]
     victim.unlink()
+    # The file it belongs to is named, as the issue asks, with the blob.
+    files = [
+        (file["filename"], file["sha256"], file["metadata_sha256"])
+        for line in read_manifest_lines((bundle.path / "manifest.jsonl").read_bytes())
+        if line.get("type") == "project"
+        for release in line["releases"]
+        for file in release["files"]
+    ]
+    (owner,) = {
+        name + suffix
+        for name, sha256, metadata_sha256 in files
+        for suffix, digest in (("", sha256), (".metadata", metadata_sha256))
+        if digest == victim.name
+    }
     assert_refused(
         bundle.path,
         become_another_instance(),
-        f"1 blob(s) named in the manifest are not in the bundle (first: {victim.name})",
+        f"1 blob(s) named in the manifest are not in the bundle: {owner} (blob {victim.name}); the bundle is incomplete",
     )
+
+
+def test_every_missing_blob_is_counted_and_the_first_ten_named(exported, become_another_instance, blob_writes):
+    bundle, _ = exported
+    blobs = sorted((bundle.path / "blobs").iterdir())
+    for victim in blobs:
+        victim.unlink()
+    shown = min(10, len(blobs))
+    more = f" and {len(blobs) - shown} more" if len(blobs) > shown else ""
+    store = become_another_instance()
+    with pytest.raises(BundleError) as caught:
+        import_paths(bundle.path, store)
+    message = str(caught.value)
+    assert message.startswith(f"{len(blobs)} blob(s) named in the manifest are not in the bundle: ")
+    assert message.count("(blob ") == shown and message.endswith(f"{more}; the bundle is incomplete")
 
 
 def test_a_blob_the_manifest_does_not_name_is_refused(exported, become_another_instance):

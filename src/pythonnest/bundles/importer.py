@@ -239,9 +239,11 @@ def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> str
                 if not facts.index.add_file(file["filename"]):
                     raise BundleError(f"{where}: file {file['filename']} appears twice in the manifest")
                 if file["blob_included"]:
-                    facts.index.add_blob(file["sha256"], file["size"])
+                    facts.index.add_blob(file["sha256"], file["size"], file["filename"])
                     if file["metadata_sha256"] and file["metadata_size"] is not None:
-                        facts.index.add_blob(file["metadata_sha256"], file["metadata_size"])
+                        facts.index.add_blob(
+                            file["metadata_sha256"], file["metadata_size"], file["filename"] + ".metadata"
+                        )
     except InvalidVersion as exc:
         raise BundleError(f"{where}: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -464,8 +466,10 @@ def stage_blobs(
             settle(future)
         missing, first = index.missing()
         if missing:
+            named = ", ".join(f"{file} (blob {sha256})" if file else f"blob {sha256}" for file, sha256 in first)
+            more = f" and {missing - len(first)} more" if missing > len(first) else ""
             raise BundleError(
-                f"{missing} blob(s) named in the manifest are not in the bundle (first: {first}); "
+                f"{missing} blob(s) named in the manifest are not in the bundle: {named}{more}; "
                 "the bundle is incomplete"
             )
     except BaseException:

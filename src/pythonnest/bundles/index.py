@@ -62,7 +62,9 @@ class BundleIndex(_ScratchDatabase):
                 size INTEGER NOT NULL,
                 seen INTEGER NOT NULL DEFAULT 0,
                 wanted INTEGER NOT NULL DEFAULT 1,
-                staged TEXT
+                staged TEXT,
+                -- The first file the manifest names it for, to name in a refusal.
+                file TEXT NOT NULL DEFAULT ''
             ) WITHOUT ROWID;
             """,
         )
@@ -96,9 +98,11 @@ class BundleIndex(_ScratchDatabase):
         self.file_count += added
         return added
 
-    def add_blob(self, sha256: str, size: int) -> None:
-        """Record a blob the bundle must carry (several files may share one)."""
-        if self._db.execute("INSERT OR IGNORE INTO blobs (sha256, size) VALUES (?, ?)", (sha256, size)).rowcount:
+    def add_blob(self, sha256: str, size: int, file: str = "") -> None:
+        """Record a blob the bundle must carry for ``file`` (several files may share one)."""
+        if self._db.execute(
+            "INSERT OR IGNORE INTO blobs (sha256, size, file) VALUES (?, ?, ?)", (sha256, size, file)
+        ).rowcount:
             self.blob_count += 1
             self.blob_bytes += size
 
@@ -131,12 +135,13 @@ class BundleIndex(_ScratchDatabase):
     def set_staged(self, sha256: str, path: str) -> None:
         self._db.execute("UPDATE blobs SET staged = ? WHERE sha256 = ?", (path, sha256))
 
-    def missing(self) -> tuple[int, str | None]:
-        """How many wanted blobs were not met, and the first of them."""
-        count, first = self._db.execute(
-            "SELECT count(*), min(sha256) FROM blobs WHERE wanted = 1 AND seen = 0"
-        ).fetchone()
-        return count, first
+    def missing(self, shown: int = 10) -> tuple[int, list[tuple[str, str]]]:
+        """How many wanted blobs were not met, and (file, sha256) of the first ``shown`` of them by sha256."""
+        (count,) = self._db.execute("SELECT count(*) FROM blobs WHERE wanted = 1 AND seen = 0").fetchone()
+        first = self._db.execute(
+            "SELECT file, sha256 FROM blobs WHERE wanted = 1 AND seen = 0 ORDER BY sha256 LIMIT ?", (shown,)
+        ).fetchall()
+        return count, [(file, sha256) for file, sha256 in first]
 
     def staged_batches(self) -> Iterator[list[tuple[str, str, int]]]:
         """(sha256, staged path, size) of every staged blob."""
