@@ -776,7 +776,11 @@ def test_a_dry_run_changes_nothing(exported, become_another_instance, capsys, se
     settings.PYTHONNEST_BLOB_ROOT = store.root
     call_command("import", "--path", str(bundle.path), "--dry-run", "--no-progress")
     out = capsys.readouterr().out
-    assert "Dry run: would create 3 project(s), update 0, remove 0; add 5 file(s), remove 0;" in out
+    # The exported catalog: four releases in three projects.
+    assert (
+        "Dry run: would create 3 project(s), update 0, remove 0; add 4 release(s) and 5 file(s), remove 0 file(s);"
+        in out
+    )
     assert "Nothing changed." in out
     assert Project.objects.count() == 0 and JournalEntry.objects.count() == 0
     assert store_files(store) == set()

@@ -255,11 +255,19 @@ class TestOfflineWorkflow:
         assert empty.catalog["projects"] == [] and empty.serial == 0
 
         dry = succeeds(world.b, "import", *import_args(paths), "--dry-run")
-        assert "Dry run: would create 4 project(s), update 0, remove 0; add 10 file(s), remove 0;" in dry.stdout
+        planned = re.search(
+            r"Dry run: would create 4 project\(s\), update 0, remove 0; add (\d+) release\(s\) and 10 file\(s\), "
+            r"remove 0 file\(s\);",
+            dry.stdout,
+        )
+        assert planned, dry.stdout
         assert_unchanged(world.b, empty)
 
         result = succeeds(world.b, "import", *import_args(paths), "--no-progress")
         assert "4 project(s) created" in result.stdout and "10 file(s) added" in result.stdout
+        # Each release the dry run counted is one the JSON API lists now.
+        served = served_catalog(world.b)
+        assert int(planned.group(1)) == sum(len(document["releases"]) for document in served["json"].values())
         assert served_catalog(world.b) == world.a_at["1"]
         assert stored_blobs(world.b) == stored_blobs(world.a)
 

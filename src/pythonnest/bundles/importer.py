@@ -229,6 +229,7 @@ def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> str
             if version in versions:
                 raise BundleError(f"{where}: release {release['version']} of {name} appears twice")
             versions.add(version)
+            facts.index.add_release(name, canonical_version(release["version"]))
             if not isinstance(release["yanked"], bool) or not isinstance(release["yanked_reason"], str):
                 raise BundleError(f"{where}: bad yank fields for {name} {release['version']}")
             datetime.fromisoformat(release["created"])
@@ -558,6 +559,7 @@ class ImportPlan:
     projects_new: int
     projects_updated: int
     projects_removed: int
+    releases_new: int
     files_new: int
     files_removed: int
     bytes_new: int
@@ -573,12 +575,22 @@ def plan_import(facts: ManifestFacts, store: LocalBlobStore) -> ImportPlan:
         removed += Project.objects.filter(normalized_name__in=names).count()
     for names in facts.index.filename_batches():
         files_kept += File.objects.filter(filename__in=names).count()
+    releases_new = 0
+    for batch in facts.index.release_batches():
+        here = set(
+            Release.objects.filter(
+                project__normalized_name__in={project for project, _ in batch},
+                canonical_version__in={version for _, version in batch},
+            ).values_list("project__normalized_name", "canonical_version")
+        )
+        releases_new += sum(1 for pair in batch if pair not in here)
     files_new = facts.index.file_count - files_kept
     # The projects' files here that the bundle no longer lists.
     files_removed = files_here - files_kept
     bytes_new = sum(size for batch in facts.index.blob_batches() for sha256, size in batch if not store.exists(sha256))
     return ImportPlan(
         projects_new=facts.index.project_count - existing,
+        releases_new=releases_new,
         projects_updated=existing,
         projects_removed=removed,
         files_new=files_new,

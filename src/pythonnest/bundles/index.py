@@ -57,6 +57,8 @@ class BundleIndex(_ScratchDatabase):
             """
             CREATE TABLE files (filename TEXT PRIMARY KEY) WITHOUT ROWID;
             CREATE TABLE projects (name TEXT PRIMARY KEY, removed INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE releases (project TEXT NOT NULL, version TEXT NOT NULL, PRIMARY KEY (project, version))
+                WITHOUT ROWID;
             CREATE TABLE blobs (
                 sha256 TEXT PRIMARY KEY,
                 size INTEGER NOT NULL,
@@ -91,6 +93,25 @@ class BundleIndex(_ScratchDatabase):
         condition = "" if removed is None else f" AND removed = {int(removed)}"
         for rows in self._walk(f"SELECT name FROM projects WHERE name > ?{condition} ORDER BY name LIMIT ?"):
             yield [row[0] for row in rows]
+
+    def add_release(self, project: str, canonical_version: str) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO releases (project, version) VALUES (?, ?)", (project, canonical_version)
+        )
+
+    def release_batches(self, size: int = BATCH) -> Iterator[list[tuple[str, str]]]:
+        """(project, canonical version) of every release the manifest carries, by project."""
+        last = ("", "")
+        while True:
+            rows = self._db.execute(
+                "SELECT project, version FROM releases WHERE (project, version) > (?, ?) "
+                "ORDER BY project, version LIMIT ?",
+                (*last, size),
+            ).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]
 
     def add_file(self, filename: str) -> bool:
         """Record a file; False when the manifest already named it."""

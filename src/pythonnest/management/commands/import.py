@@ -84,7 +84,8 @@ class Command(PythonNestCommand):
             self._header(facts)
             self.stdout.write(
                 f"Dry run: would create {plan.projects_new} project(s), update {plan.projects_updated}, "
-                f"remove {plan.projects_removed}; add {plan.files_new} file(s), remove {plan.files_removed}; "
+                f"remove {plan.projects_removed}; add {plan.releases_new} release(s) and {plan.files_new} file(s), "
+                f"remove {plan.files_removed} file(s); "
                 f"store {human_bytes(plan.bytes_new)} of new blobs. Nothing changed."
             )
             return
