@@ -67,7 +67,11 @@ class Command(PythonNestCommand):
             action="store_true",
             help="Export the metadata of files whose blob is missing, without the blob, instead of failing.",
         )
-        parser.add_argument("--sign-key", type=Path, help="Ed25519 private key (from keygen) to sign the manifest.")
+        parser.add_argument(
+            "--sign-key",
+            type=Path,
+            help="Ed25519 private key (from keygen) to sign the manifest (default: SIGN_KEY in [export]).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Print what would be exported; write nothing.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar, even on a terminal.")
 
