@@ -275,18 +275,8 @@ class UpstreamClient:
         def attempt() -> Page:
             with self._http.stream("GET", url, headers=headers, params=params) as response:
                 self._check_status(response, url)
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_size:
-                        raise InvalidUpstream(f"{url}: the page is larger than {max_size} bytes")
-                    chunks.append(chunk)
-                page = Page(
-                    url=str(response.url),
-                    status=response.status_code,
-                    headers={key.lower(): value for key, value in response.headers.items()},
-                    body=b"".join(chunks),
-                )
+                body = b"".join(_bounded_chunks(response, url, max_size))
+                page = Page(str(response.url), response.status_code, _lowered_headers(response), body)
             if check is not None:
                 check(page)
             return page
@@ -306,19 +296,10 @@ class UpstreamClient:
             try:
                 with self._http.stream("GET", url, headers=headers) as response:
                     self._check_status(response, url)
-                    size = 0
-                    for chunk in response.iter_bytes():
-                        size += len(chunk)
-                        if size > max_size:
-                            raise InvalidUpstream(f"{url}: the page is larger than {max_size} bytes")
+                    for chunk in _bounded_chunks(response, url, max_size):
                         body.write(chunk)
                     body.seek(0)
-                    return SpooledPage(
-                        url=str(response.url),
-                        status=response.status_code,
-                        headers={key.lower(): value for key, value in response.headers.items()},
-                        body=body,
-                    )
+                    return SpooledPage(str(response.url), response.status_code, _lowered_headers(response), body)
             except BaseException:
                 body.close()
                 raise
@@ -364,6 +345,20 @@ class UpstreamClient:
             return _parse_xmlrpc_response(response.content, url)
 
         return self._with_retries(f"{url} {method}", attempt)
+
+
+def _bounded_chunks(response: httpx.Response, url: str, max_size: int) -> Iterator[bytes]:
+    """A page's body as it comes; raises InvalidUpstream once it runs over ``max_size`` bytes."""
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > max_size:
+            raise InvalidUpstream(f"{url}: the page is larger than {max_size} bytes")
+        yield chunk
+
+
+def _lowered_headers(response: httpx.Response) -> dict[str, str]:
+    return {key.lower(): value for key, value in response.headers.items()}
 
 
 def _ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:

@@ -318,11 +318,8 @@ def parse_root_json(stream: BinaryIO, url: str, headers: Mapping[str, str], scra
                 value = reader.value()
                 if key == "meta":
                     meta = value
-            if reader.peek() == ",":
-                reader.position += 1
-                continue
-            reader.expect("}", "',' or '}'")
-            break
+            if not reader.separator("}"):
+                break
     else:
         reader.position += 1
     if reader.peek():

@@ -71,7 +71,7 @@ def index_urls(url: str) -> IndexUrls:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 (a port that is not a number raises ValueError here)
     except ValueError as exc:
-        raise InvalidUpstream(f"{redact_unparsed(url)}: not a URL ({exc})") from None
+        raise InvalidUpstream(f"{redact(url)}: not a URL ({exc})") from None
     userinfo, _, host = parts.netloc.rpartition("@")
     if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment:
         raise InvalidUpstream(f"{redact(url)}: not an http:// or https:// URL of an index")
@@ -98,16 +98,17 @@ def index_urls(url: str) -> IndexUrls:
     return IndexUrls(simple=join(simple), base=join(base or "/"), xmlrpc=join(xmlrpc), credentials=credentials)
 
 
-def redact_unparsed(url: str) -> str:
-    """``url`` with anything between "://" and the last "@" hidden, for one that does not parse."""
-    scheme, separator, rest = url.strip().partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    return f"{scheme}{separator}***@{host}" if at else url.strip()
-
-
 def redact(url: str) -> str:
-    """``url`` with any password in it replaced by ``***``, to be shown."""
-    parts = urlsplit(url.strip())
+    """``url`` with any password in it replaced by ``***``, to be shown.
+
+    A URL that does not parse has all it holds before its last "@" hidden.
+    """
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        scheme, separator, rest = url.strip().partition("://")
+        _, at, host = rest.rpartition("@")
+        return f"{scheme}{separator}***@{host}" if at else url.strip()
     userinfo, at, host = parts.netloc.rpartition("@")
     if not at:
         return url

@@ -61,12 +61,16 @@ class ScratchIndex:
         """Add (or replace: the last entry of a name counts, as in a dictionary) an upstream project."""
         self._pending[name] = (display, serial)
         if len(self._pending) >= BATCH:
-            pending, self._pending = self._pending, {}
-            self._insert(
-                "INSERT INTO listed (name, display, serial) VALUES (?, ?, ?)",
-                [(name, display, serial) for name, (display, serial) in pending.items()],
-            )
-            self._listed = True
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Append what ``add_project`` holds to ``listed``."""
+        pending, self._pending = self._pending, {}
+        self._insert(
+            "INSERT INTO listed (name, display, serial) VALUES (?, ?, ?)",
+            [(name, display, serial) for name, (display, serial) in pending.items()],
+        )
+        self._listed = True
 
     def _flush(self) -> None:
         """Move what was added into ``projects``, before anything is read.
@@ -76,14 +80,10 @@ class ScratchIndex:
         winning: inserting 930,000 names in the index's order into a keyed
         table took four times as long.
         """
-        if not self._pending and not self._listed:
-            return
         if self._pending:
-            pending, self._pending = self._pending, {}
-            self._insert(
-                "INSERT INTO listed (name, display, serial) VALUES (?, ?, ?)",
-                [(name, display, serial) for name, (display, serial) in pending.items()],
-            )
+            self._write_pending()
+        if not self._listed:
+            return
         self._db.execute(
             "INSERT OR REPLACE INTO projects (name, display, serial) "
             "SELECT name, display, serial FROM ("
@@ -104,18 +104,20 @@ class ScratchIndex:
             raise
         self._db.execute("COMMIT")
 
-    def add_recorded(self, rows: Iterable[tuple[str, int | None]]) -> None:
-        """The serial each project was last mirrored at (None: look at it again), from the catalog."""
+    def _insert_all(self, statement: str, rows: Iterable[tuple]) -> None:
+        """``statement`` for each row, BATCH rows per transaction: never all of them in memory."""
         rows = iter(rows)
         while batch := [row for _, row in zip(range(BATCH), rows, strict=False)]:
-            self._insert("INSERT OR REPLACE INTO recorded (name, serial) VALUES (?, ?)", batch)
+            self._insert(statement, batch)
+
+    def add_recorded(self, rows: Iterable[tuple[str, int | None]]) -> None:
+        """The serial each project was last mirrored at (None: look at it again), from the catalog."""
+        self._insert_all("INSERT OR REPLACE INTO recorded (name, serial) VALUES (?, ?)", rows)
 
     def set_candidates(self, rows: Iterable[tuple[str, str, int | None]]) -> CandidateRows:
         """Keep (name, display name, serial) rows in their order; returns them as a sized iterable."""
         self._db.execute("DELETE FROM candidates")
-        rows = iter(rows)
-        while batch := [row for _, row in zip(range(BATCH), rows, strict=False)]:
-            self._insert("INSERT INTO candidates (name, display, serial) VALUES (?, ?, ?)", batch)
+        self._insert_all("INSERT INTO candidates (name, display, serial) VALUES (?, ?, ?)", rows)
         return CandidateRows(self)
 
     # -- reading -------------------------------------------------------------
@@ -153,28 +155,42 @@ class ScratchIndex:
         )
 
 
-class ProjectTable(Mapping[str, tuple[str, "int | None"]]):
-    """The upstream's projects: normalized name → (display name, serial or None), iterated by name."""
+class _NameTable(Mapping):
+    """A table of the scratch database keyed by project name, as a read-only mapping iterated by name."""
+
+    _table = ""
+    # The columns a name maps to.
+    _columns = ""
 
     def __init__(self, scratch: ScratchIndex) -> None:
         self._scratch = scratch
 
-    def __getitem__(self, name: str) -> tuple[str, int | None]:
-        row = self._scratch._one("SELECT display, serial FROM projects WHERE name = ?", (name,))
+    def _value(self, row: tuple) -> object:
+        return row
+
+    def __getitem__(self, name: str):
+        row = self._scratch._one(f"SELECT {self._columns} FROM {self._table} WHERE name = ?", (name,))
         if row is None:
             raise KeyError(name)
-        return row[0], row[1]
+        return self._value(row)
 
     def __contains__(self, name: object) -> bool:
         return (
-            isinstance(name, str) and self._scratch._one("SELECT 1 FROM projects WHERE name = ?", (name,)) is not None
+            isinstance(name, str)
+            and self._scratch._one(f"SELECT 1 FROM {self._table} WHERE name = ?", (name,)) is not None
         )
 
     def __iter__(self) -> Iterator[str]:
-        return (row[0] for row in self._scratch._rows("SELECT name FROM projects ORDER BY name"))
+        return (row[0] for row in self._scratch._rows(f"SELECT name FROM {self._table} ORDER BY name"))
 
     def __len__(self) -> int:
-        return self._scratch._one("SELECT COUNT(*) FROM projects")[0]
+        return self._scratch._one(f"SELECT COUNT(*) FROM {self._table}")[0]
+
+
+class ProjectTable(_NameTable):
+    """The upstream's projects: normalized name → (display name, serial or None), iterated by name."""
+
+    _table, _columns = "projects", "display, serial"
 
     def sorted_items(self) -> Iterator[tuple[str, tuple[str, int | None]]]:
         """(name, (display name, serial)) by name, read a batch at a time."""
@@ -192,28 +208,13 @@ class ProjectTable(Mapping[str, tuple[str, "int | None"]]):
         return self._scratch._one("SELECT COALESCE(MAX(serial), 0) FROM projects")[0]
 
 
-class RecordedSerials(Mapping[str, "int | None"]):
+class RecordedSerials(_NameTable):
     """The serial each project was last mirrored at from this upstream (None: look at it again)."""
 
-    def __init__(self, scratch: ScratchIndex) -> None:
-        self._scratch = scratch
+    _table, _columns = "recorded", "serial"
 
-    def __getitem__(self, name: str) -> int | None:
-        row = self._scratch._one("SELECT serial FROM recorded WHERE name = ?", (name,))
-        if row is None:
-            raise KeyError(name)
+    def _value(self, row: tuple) -> int | None:
         return row[0]
-
-    def __contains__(self, name: object) -> bool:
-        return (
-            isinstance(name, str) and self._scratch._one("SELECT 1 FROM recorded WHERE name = ?", (name,)) is not None
-        )
-
-    def __iter__(self) -> Iterator[str]:
-        return (row[0] for row in self._scratch._rows("SELECT name FROM recorded ORDER BY name"))
-
-    def __len__(self) -> int:
-        return self._scratch._one("SELECT COUNT(*) FROM recorded")[0]
 
 
 class CandidateRows:
