@@ -464,6 +464,11 @@ def test_a_manifest_without_its_summary_is_truncated(exported, become_another_in
     assert_refused(bundle.path, become_another_instance(), "manifest: no summary line: the manifest is truncated")
 
 
+def first_project_with(**changes):
+    """A change of the manifest's lines: its first project record with ``changes``."""
+    return lambda lines: [lines[0], {**lines[1], **changes}, *lines[2:]]
+
+
 MANIFEST_DAMAGE = {
     "empty": (lambda lines: [], "manifest: empty"),
     "no header": (lambda lines: lines[1:], "not a PythonNest bundle header"),
@@ -496,11 +501,11 @@ MANIFEST_DAMAGE = {
         "format version 2 is not supported",
     ),
     "unnormalized name": (
-        lambda lines: [lines[0], {**lines[1], "normalized_name": "IniConfig"}, *lines[2:]],
+        first_project_with(normalized_name="IniConfig"),
         "'IniConfig' is not a normalized project name",
     ),
     "display name of another project": (
-        lambda lines: [lines[0], {**lines[1], "name": "other"}, *lines[2:]],
+        first_project_with(name="other"),
         "display name 'other' does not match iniconfig",
     ),
     "removal of a bad name": (
@@ -509,31 +514,31 @@ MANIFEST_DAMAGE = {
     ),
     # Found by an audit: each of these crashed with a traceback, some after the blobs were in place.
     "releases of numbers": (
-        lambda lines: [lines[0], {**lines[1], "releases": [1]}, *lines[2:]],
+        first_project_with(releases=[1]),
         "releases must be a list of objects",
     ),
     "releases as text": (
-        lambda lines: [lines[0], {**lines[1], "releases": "abc"}, *lines[2:]],
+        first_project_with(releases="abc"),
         "releases must be a list of objects",
     ),
     "display name a number": (
-        lambda lines: [lines[0], {**lines[1], "name": 5}, *lines[2:]],
+        first_project_with(name=5),
         "the display name of iniconfig is not text",
     ),
     "a private group that is not a name": (
-        lambda lines: [lines[0], {**lines[1], "private_group": {}}, *lines[2:]],
+        first_project_with(private_group={}),
         "private_group must be a group's name",
     ),
     "a private group name too long": (
-        lambda lines: [lines[0], {**lines[1], "private_group": "g" * 500}, *lines[2:]],
+        first_project_with(private_group="g" * 500),
         "private_group must be a group's name",
     ),
     "partial_releases as text": (
-        lambda lines: [lines[0], {**lines[1], "partial_releases": "yes"}, *lines[2:]],
+        first_project_with(partial_releases="yes"),
         "partial_releases must be true or false",
     ),
     "a NUL character": (
-        lambda lines: [lines[0], {**lines[1], "name": "ini\x00config"}, *lines[2:]],
+        first_project_with(name="ini\x00config"),
         "a NUL character",
     ),
     "a serial no database holds": (
