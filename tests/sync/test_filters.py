@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from pythonnest.core.models import Upstream
+from pythonnest.core.models import JournalEntry, Release, Upstream
 from pythonnest.sync.options import FilterOptions
 from tests.support.builders import build_wheel
 from tests.sync.conftest import filenames
@@ -97,6 +97,55 @@ def test_latest_counts_releases_left_by_the_other_filters(catalog, update):
     mirror(update, catalog, latest=1, exclude_prereleases=True, allow=("alpha",))
     # 2.0rc1 is a pre-release and 1.1 is yanked: 1.0 is the latest release left.
     assert filenames() == ["alpha-1.0-py3-none-any.whl", "alpha-1.0.tar.gz"]
+
+
+def test_latest_removes_releases_that_fall_behind(catalog, update, tmp_path):
+    mirror(update, catalog, latest=2, allow=("alpha",))
+    assert names_of("alpha") == ["alpha-1.1-py3-none-any.whl", "alpha-1.1.tar.gz", "alpha-2.0rc1-py3-none-any.whl"]
+    catalog.add(build_wheel(tmp_path, "alpha", "2.0"))
+    summary = mirror(update, catalog, latest=2, allow=("alpha",))
+    # "Keep only the latest N": 1.1 falls behind 2.0 and 2.0rc1, and goes with its release.
+    assert names_of("alpha") == ["alpha-2.0-py3-none-any.whl", "alpha-2.0rc1-py3-none-any.whl"]
+    assert (summary.files_removed, summary.releases_removed) == (2, 1)
+    assert sorted(Release.objects.filter(project__normalized_name="alpha").values_list("version", flat=True)) == [
+        "2.0",
+        "2.0rc1",
+    ]
+    # The removals went through the journal, so that an export carries them.
+    assert JournalEntry.objects.filter(project_name="alpha", action=JournalEntry.Action.REMOVE_FILE).count() == 2
+
+
+def test_a_smaller_latest_prunes_at_once_and_keep_deleted_does_not_stop_it(catalog, update):
+    mirror(update, catalog, allow=("alpha",))
+    summary, _ = update(catalog.url, keep_deleted=True, filters=FilterOptions(latest=1, allow=("alpha",)))
+    assert not summary.failed, summary.failures
+    # keep_deleted keeps what the upstream deletes; latest is the operator's own choice of what to keep.
+    assert names_of("alpha") == ["alpha-2.0rc1-py3-none-any.whl"]
+
+
+def test_latest_keeps_a_newer_release_it_did_not_choose(catalog, update):
+    mirror(update, catalog, allow=("alpha",))
+    catalog.yank("alpha-2.0rc1-py3-none-any.whl")
+    mirror(update, catalog, latest=1, allow=("alpha",))
+    # 2.0rc1 is yanked, so 1.1 is the latest release; the yanked 2.0rc1 is newer, not older: it stays, yanked.
+    assert names_of("alpha") == ["alpha-1.1-py3-none-any.whl", "alpha-1.1.tar.gz", "alpha-2.0rc1-py3-none-any.whl"]
+    assert Release.objects.get(project__normalized_name="alpha", version="2.0rc1").yanked
+
+
+def test_latest_with_fewer_releases_than_n_removes_nothing(catalog, update):
+    mirror(update, catalog, allow=("alpha",))
+    for filename in ALPHA[2:]:
+        catalog.yank(filename)
+    summary = mirror(update, catalog, latest=3, allow=("alpha",))
+    assert summary.files_removed == 0 and names_of("alpha") == sorted(ALPHA)
+
+
+def test_a_dry_run_counts_what_latest_would_remove(catalog, update):
+    mirror(update, catalog, allow=("alpha",))
+    summary, events = update(catalog.url, dry_run=True, filters=FilterOptions(latest=1, allow=("alpha",)))
+    assert summary.planned_projects == [("alpha", 0, 0, 4)]
+    assert ("plan", "alpha: 0 file(s), 0 B, 4 to remove") in events
+    assert names_of("alpha") == sorted(ALPHA)
 
 
 def test_pre_releases_can_be_left_out(catalog, update):

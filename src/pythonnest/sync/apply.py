@@ -449,9 +449,12 @@ class Applier:
         """(action, version, reason) for each release to remove, yank or un-yank, in catalog order."""
         with_files = {canonical for _sha256, canonical in local.files.values()}
         versions = set(plan.versions)
+        pruned = set(plan.pruned)
         changes = []
         for canonical, (version, yanked, reason) in local.releases.items():
-            if not self.keep_deleted and canonical not in with_files and canonical not in versions:
+            if canonical not in with_files and (
+                canonical in pruned or (not self.keep_deleted and canonical not in versions)
+            ):
                 changes.append(("remove", version, ""))
                 continue
             wanted = plan.yanks.get(canonical)

@@ -4,7 +4,9 @@ Names are selected first (allow and block lists, regular expressions,
 requirements files, ``--package``), then each project's files: by type,
 wheel tags, size, pre-release, the versions the requirements accept, and
 last the N latest releases among those left. Files already mirrored that a
-filter no longer selects are kept: a filter says what to fetch.
+filter no longer selects are kept: a filter says what to fetch. The one
+exception is ``latest``, which says what to keep: releases older than the N
+latest are removed from the mirror (see ``FileChoice.oldest_kept``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class FileChoice:
 
     wanted: list[tuple[UpstreamFile, ParsedFilename]] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
+    # With ``latest`` N, the oldest of the N latest releases: older ones are pruned.
+    # None when there is no such filter, or fewer than N releases to count.
+    oldest_kept: Version | None = None
 
 
 def _matches(value: str, patterns: Sequence[str]) -> bool:
@@ -137,6 +142,8 @@ class Filters:
                 reverse=True,
             )
             kept = set(versions[: options.latest])
+            if len(versions) >= options.latest:
+                choice.oldest_kept = versions[options.latest - 1]
             for file, parsed in candidates:
                 if parsed.version in kept:
                     choice.wanted.append((file, parsed))

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from packaging.version import InvalidVersion
+from packaging.version import InvalidVersion, Version
 
 from pythonnest.core.distributions import canonical_version, parse_filename
 from pythonnest.core.exceptions import InvalidDistribution, InvalidUpstream
@@ -196,6 +196,8 @@ class ProjectPlan:
     yanks: dict[str, list] = field(default_factory=dict)
     # canonical versions the upstream has, files or not
     versions: list[str] = field(default_factory=list)
+    # canonical versions of mirrored releases older than the ``latest`` N: removed
+    pruned: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -329,10 +331,35 @@ def diff_project(
             plan.add.append(file)
     if not keep_deleted:
         plan.remove += sorted(name for name in local_files if name not in upstream_names)
+    if choice.oldest_kept is not None and local is not None:
+        _prune(plan, local, choice.oldest_kept)
     # Upstream order, so that the first file of a release (whose metadata
     # the release takes) is the one the upstream had first.
     plan.add.sort(key=lambda file: (file.upload_time is None, file.upload_time or 0, file.filename))
     return plan
+
+
+def _prune(plan: ProjectPlan, local: LocalProject, oldest_kept: Version) -> None:
+    """Remove the mirrored releases older than the ``latest`` N, and their files.
+
+    ``latest`` says what to keep, not only what to fetch. A release newer
+    than the oldest kept one stays even when the filter did not choose it (a
+    yanked or excluded pre-release mirrored earlier): it is not older.
+    """
+    older = set()
+    for canonical, (version, _yanked, _reason) in local.releases.items():
+        try:
+            if Version(version) < oldest_kept:
+                older.add(canonical)
+        except InvalidVersion:
+            continue
+    removing = set(plan.remove)
+    plan.remove += sorted(
+        filename
+        for filename, (_sha256, canonical) in local.files.items()
+        if canonical in older and filename not in removing
+    )
+    plan.pruned = sorted(older)
 
 
 def plan_has_work(plan: ProjectPlan, local: LocalProject | None) -> bool:
@@ -347,7 +374,7 @@ def plan_has_work(plan: ProjectPlan, local: LocalProject | None) -> bool:
         wanted = plan.yanks.get(canonical)
         if wanted is not None and (wanted[0], wanted[1]) != (yanked, reason):
             return True
-    return False
+    return bool(plan.pruned)
 
 
 class PlanSpool:

@@ -43,7 +43,7 @@ FLAGS = [
             "nargs": "?",
             "const": "1",
             "metavar": "N",
-            "help": "Keep only the latest N releases of each project (N=1 when not given).",
+            "help": "Keep only the latest N releases of each project (N=1 when not given): older releases mirrored earlier are removed.",
         },
     ),
     (["--package"], {**REPEATED, "metavar": "NAME", "help": "Only this project (repeatable)."}),
