@@ -92,3 +92,20 @@ def test_requirements_files_with_pip_syntax(tmp_path):
 @pytest.mark.parametrize("value", ["100", "100K", "2M", "1 GB", "3GiB"])
 def test_sizes(value, tmp_path):
     assert resolve_options({"MAX_FILE_SIZE": value}, tmp_path / "p.ini", {}).filters.max_file_size > 0
+
+
+def test_progress_can_be_turned_off_in_the_file_and_a_flag_wins(tmp_path):
+    config = tmp_path / "pythonnest.ini"
+    assert resolve_options({}, config, {}).progress
+    assert not resolve_options({"PROGRESS": "no"}, config, {}).progress
+    assert resolve_options({"PROGRESS": "no"}, config, {"progress": True}).progress
+
+
+@pytest.mark.parametrize(("flag", "key"), [("--no-dry-run", "dry_run"), ("--no-nocontinue", "nocontinue")])
+def test_every_boolean_flag_has_a_no_form_that_overrides_the_file(flag, key):
+    from pythonnest.management.commands.update import Command
+
+    parser = Command().create_parser("pythonnest-manage", "update")
+    assert getattr(parser.parse_args([flag]), key) is False
+    assert getattr(parser.parse_args([flag.replace("--no-", "--")]), key) is True
+    assert getattr(parser.parse_args([]), key) is None

@@ -69,6 +69,8 @@ class UpdateOptions:
     xmlrpc: bool = True
     json_api: bool = True
     retry_backoff: float = 1.0
+    # A progress bar when standard error is a terminal; plain lines otherwise, whatever this says.
+    progress: bool = True
     filters: FilterOptions = field(default_factory=FilterOptions)
 
 
@@ -210,6 +212,7 @@ KEYS: dict[str, tuple[Callable[[str, Path], object], str]] = {
     "xmlrpc": (_boolean, "run"),
     "json_api": (_boolean, "run"),
     "retry_backoff": (_seconds, "run"),
+    "progress": (_boolean, "run"),
     "package": (_names, "filters"),
     "allow": (_names, "filters"),
     "block": (_names, "filters"),

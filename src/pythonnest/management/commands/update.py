@@ -51,15 +51,11 @@ FLAGS = [
     (["--limit"], {"metavar": "N", "help": "Download at most N files in this run; the next run goes on."}),
     (["--retry"], {"metavar": "N", "help": "Retries of a failed request, with exponential backoff (default: 5)."}),
     (["--timeout"], {"metavar": "SECONDS", "help": "Network timeout of a request (default: 10)."}),
-    (["--nocontinue"], {"action": "store_true", "default": None, "help": "Stop at the first failure."}),
+    (["--nocontinue"], {**BOOLEAN, "help": "Stop at the first failure."}),
     (["--workers"], {"metavar": "N", "help": f"Parallel downloads (default: {DEFAULT_WORKERS})."}),
     (
         ["--dry-run"],
-        {
-            "action": "store_true",
-            "default": None,
-            "help": "Print the projects, files and bytes a run would fetch; change nothing.",
-        },
+        {**BOOLEAN, "help": "Print the projects, files and bytes a run would fetch and remove; change nothing."},
     ),
     (["--keep-deleted"], {**BOOLEAN, "help": "Keep what the upstream deleted (default: delete it too)."}),
     (
@@ -132,6 +128,7 @@ FLAGS = [
     (["--xmlrpc"], {**BOOLEAN, "help": "Use the upstream's XML-RPC changelog when offered (default: yes)."}),
     (["--json-api"], {**BOOLEAN, "help": "Read /pypi/<name>/json of changed projects (default: yes)."}),
     (["--retry-backoff"], {"metavar": "SECONDS", "help": "Wait before the first retry, then doubled (default: 1)."}),
+    (["--progress"], {**BOOLEAN, "help": "A progress bar on a terminal (default: yes); never one elsewhere."}),
 ]
 
 
@@ -150,7 +147,6 @@ class Command(PythonNestCommand):
     def add_arguments(self, parser):
         for flags, settings_ in FLAGS:
             parser.add_argument(*flags, **settings_)
-        parser.add_argument("--no-progress", action="store_true", help="No progress bar, even on a terminal.")
 
     def handle(self, *args, **options):
         given = {key: options[key] for key in KEYS if options.get(key) is not None}
@@ -160,7 +156,8 @@ class Command(PythonNestCommand):
         except PythonNestError as exc:
             raise CommandError(str(exc), returncode=2) from None
         verbosity = options["verbosity"]
-        if sys.stderr.isatty() and not options["no_progress"]:
+        on_terminal = sys.stderr.isatty() and update_options.progress
+        if on_terminal:
             reporter = TerminalReporter(sys.stderr, verbosity)
         else:
             reporter = PlainReporter(self.stdout, self.stderr, verbosity)
@@ -176,10 +173,13 @@ class Command(PythonNestCommand):
         for line in summary.lines():
             self.stdout.write(line)
         problems = summary.failures + summary.refused
-        for problem in problems[:MAX_LISTED_FAILURES]:
-            self.stderr.write(f"  {problem}")
-        if len(problems) > MAX_LISTED_FAILURES:
-            self.stderr.write(f"  ... and {len(problems) - MAX_LISTED_FAILURES} more")
+        if on_terminal:
+            # Plain output printed each problem as it happened, and a log
+            # needs them once; on a terminal they scrolled by above the bar.
+            for problem in problems[:MAX_LISTED_FAILURES]:
+                self.stderr.write(f"  {problem}")
+            if len(problems) > MAX_LISTED_FAILURES:
+                self.stderr.write(f"  ... and {len(problems) - MAX_LISTED_FAILURES} more")
         if summary.interrupted:
             raise CommandError("interrupted", returncode=130)
         if summary.failed:
