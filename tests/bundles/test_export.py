@@ -422,3 +422,15 @@ def test_sign_key_from_the_export_section(catalog, tmp_path, settings):
     digest = (tmp_path / "b" / "manifest.sha256").read_text().strip()
     trusted = signing.load_trusted_keys([str(public)], "TRUSTED_KEYS")
     assert signing.verify(signing.Signature.from_bytes((tmp_path / "b" / "manifest.sig").read_bytes()), digest, trusted)
+
+
+def test_sync_status_shows_no_peer_for_an_export(catalog, tmp_path, capsys):
+    call_command("export", "--path", str(tmp_path / "b"), "--tag", "lab", "--no-progress")
+    capsys.readouterr()
+    call_command("sync-status")
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("lab ")]
+    # The exporting side cannot know who imports its bundles: its own id is no peer.
+    assert row.split()[1:3] == ["export", str(current_serial())]
+    assert row.endswith(" -") and peers.instance_id() not in row
+    assert out.splitlines()[0].startswith(f"This instance: {peers.instance_id()}")

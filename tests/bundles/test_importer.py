@@ -239,7 +239,9 @@ def test_a_gap_forced_is_accepted_and_recorded(three_bundles, become_another_ins
         "4.0",
     ]
     call_command("sync-status")
-    assert "(1 gap(s) forced)" in capsys.readouterr().out
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("offline ")]
+    # An import's peer is the instance its bundles come from.
+    assert row.endswith(f" {third.plan.header.source_instance}  (1 gap(s) forced)")
     # The skipped bundle is older than what was forced in: a no-op now.
     summary, _ = import_paths(second.path, store)
     assert summary.facts.already_imported
@@ -740,6 +742,17 @@ def test_a_malformed_signature_file_is_refused(exported, keys, become_another_in
     bundle, _ = exported
     (bundle.path / "manifest.sig").write_bytes(b"garbage")
     assert_refused(bundle.path, become_another_instance(), "manifest.sig: malformed signature")
+
+
+def test_a_signature_of_the_wrong_shape_is_refused_even_with_no_trusted_keys(
+    catalog, tmp_path, keys, become_another_instance
+):
+    """Without TRUSTED_KEYS a signature is not checked, but one export could not have written is refused."""
+    bundle = export_bundle(tmp_path / "b", catalog, sign_key=keys["private"])
+    body = json.loads((bundle.path / "manifest.sig").read_bytes())
+    body["signature"] = body["signature"][:8]
+    (bundle.path / "manifest.sig").write_text(json.dumps(body))
+    assert_refused(bundle.path, become_another_instance(), "manifest.sig: malformed signature (a signature of 6 bytes")
 
 
 def test_a_required_signature_with_no_trusted_key_is_refused(catalog, tmp_path, keys, become_another_instance):

@@ -118,6 +118,10 @@ def test_an_unknown_key_is_named(key_pair, tmp_path):
         b'{"algorithm": "ed25519", "key_id": "x", "signature": "not base64!"}',
         b'{"algorithm": "ed25519", "key_id": "x"}',
         b"\xff\xfe\x00",
+        # Well-formed JSON, but not what export writes: a short signature, a bad key id.
+        b'{"algorithm": "ed25519", "key_id": "a27b518edc07acd5", "signature": "AAAA"}',
+        b'{"algorithm": "ed25519", "key_id": "x", "signature": "' + base64.b64encode(bytes(64)) + b'"}',
+        b'{"algorithm": "ed25519", "key_id": 7, "signature": "' + base64.b64encode(bytes(64)) + b'"}',
     ],
 )
 def test_a_malformed_signature_file_is_one_clear_error(data):

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 KEY_TYPE = "ed25519"
+KEY_ID = re.compile("[0-9a-f]{16}")
+SIGNATURE_SIZE = 64
 
 
 def _raw_bytes(public_key: Ed25519PublicKey) -> bytes:
@@ -142,7 +145,13 @@ class Signature:
             body = json.loads(data)
             if body.get("algorithm") != KEY_TYPE:
                 raise ValueError(f"algorithm {body.get('algorithm')!r}")
-            return cls(key_id=str(body["key_id"]), signature=base64.b64decode(body["signature"], validate=True))
+            key, signature = body["key_id"], base64.b64decode(body["signature"], validate=True)
+            # What keygen and export write: 16 hex digits of key id, 64 bytes of Ed25519 signature.
+            if not isinstance(key, str) or not KEY_ID.fullmatch(key):
+                raise ValueError(f"key id {key!r}")
+            if len(signature) != SIGNATURE_SIZE:
+                raise ValueError(f"a signature of {len(signature)} bytes, not {SIGNATURE_SIZE}")
+            return cls(key_id=key, signature=signature)
         except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
             raise BundleError(f"manifest.sig: malformed signature ({exc})") from exc
 
