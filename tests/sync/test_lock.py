@@ -6,12 +6,15 @@ import datetime
 import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 from django.utils import timezone
 
 from pythonnest.core.exceptions import UpdateRunning
 from pythonnest.core.models import File, UpdateLock
+from pythonnest.sync import lock
 from pythonnest.sync.lock import UpdateLease
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -79,3 +82,42 @@ def test_a_dry_run_takes_no_lock(catalog, update):
     holder.acquire()
     summary, _ = update(catalog.url, dry_run=True)
     assert not summary.failed
+
+
+def test_the_lease_is_kept_alive_while_the_holder_blocks(monkeypatch):
+    monkeypatch.setattr(lock, "RENEW_EVERY", 0.05)
+    lease = UpdateLease()
+    lease.acquire()
+    UpdateLock.objects.update(expires=timezone.now() + datetime.timedelta(seconds=1))
+    with lease.kept_alive():
+        time.sleep(0.5)
+    # The keeper renewed it for a whole lease while the holder was busy.
+    assert UpdateLock.objects.get().expires > timezone.now() + lock.LEASE - datetime.timedelta(seconds=30)
+    lease.release()
+
+
+def test_a_lease_taken_over_while_kept_alive_stops_the_holder_at_its_next_renewal(monkeypatch):
+    monkeypatch.setattr(lock, "RENEW_EVERY", 0.05)
+    lease = UpdateLease()
+    lease.acquire()
+    with lease.kept_alive():
+        UpdateLock.objects.update(owner="elsewhere:1:x")
+        time.sleep(0.3)
+    with pytest.raises(UpdateRunning, match="taken over"):
+        lease.renew()
+
+
+def test_update_keeps_its_lease_alive_while_it_reads_the_root(catalog, update, monkeypatch):
+    monkeypatch.setattr(lock, "RENEW_EVERY", 0.05)
+    renewals = []
+    renew = UpdateLease.renew
+
+    def counting(self, force=False):
+        renewals.append((threading.current_thread().name, force))
+        return renew(self, force)
+
+    monkeypatch.setattr(UpdateLease, "renew", counting)
+    catalog.fault("/simple/", "slow", seconds=0.6)
+    summary, _ = update(catalog.url)
+    assert not summary.failed, summary.failures
+    assert ("update-lease", True) in renewals

@@ -12,10 +12,13 @@ import datetime
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from pythonnest.core.exceptions import UpdateRunning
@@ -57,6 +60,8 @@ class UpdateLease:
         self.name = name
         self.owner = _owner_token()
         self._renewed = 0.0
+        # Set by the keeper thread when it finds the lease taken over.
+        self._lost = False
 
     def acquire(self) -> None:
         """Take the lease; raises UpdateRunning when another live run holds it."""
@@ -81,12 +86,46 @@ class UpdateLease:
 
     def renew(self, force: bool = False) -> None:
         """Extend the lease when it is due; raises UpdateRunning if it was lost."""
+        if self._lost:
+            raise UpdateRunning("the update lock was taken over by another run; stopping")
         if not force and time.monotonic() - self._renewed < RENEW_EVERY:
             return
         kept = UpdateLock.objects.filter(name=self.name, owner=self.owner).update(expires=timezone.now() + LEASE)
         if not kept:
             raise UpdateRunning("the update lock was taken over by another run; stopping")
         self._renewed = time.monotonic()
+
+    @contextmanager
+    def kept_alive(self) -> Iterator[None]:
+        """Renew the lease from a thread while the caller blocks without a heartbeat.
+
+        Reading the upstream's root index is one long request and parse (PyPI's
+        is tens of MB; over a slow link, longer than the lease). A lease taken
+        over meanwhile is noticed at the caller's next ``renew()``.
+        """
+        stop = threading.Event()
+
+        def keep() -> None:
+            try:
+                while not stop.wait(RENEW_EVERY):
+                    try:
+                        self.renew(force=True)
+                    except UpdateRunning:
+                        self._lost = True
+                        return
+                    except DatabaseError as exc:
+                        # Busy for a moment (sqlite): the next turn tries again.
+                        logger.warning("could not renew the update lock: %s", exc)
+            finally:
+                connection.close()
+
+        keeper = threading.Thread(target=keep, name="update-lease", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            keeper.join()
 
     def release(self) -> None:
         UpdateLock.objects.filter(name=self.name, owner=self.owner).update(owner="", expires=None)

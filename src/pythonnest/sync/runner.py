@@ -14,6 +14,7 @@ import tempfile
 import threading
 from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -179,7 +180,9 @@ class _Run:
         # What is already mirrored says which dependencies the requirements bring in.
         while filters.add_dependencies(state.mirrored_requirements):
             pass
-        candidates, gone, newest = self._candidates(known, full)
+        with self.lease.kept_alive() if self.lease is not None else nullcontext():
+            candidates, gone, newest = self._candidates(known, full)
+        self.heartbeat()
         self.summary.upstream_serial = newest
         for _round in range(MAX_ROUNDS):
             if not (candidates or gone):
