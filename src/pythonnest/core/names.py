@@ -12,12 +12,13 @@ from pythonnest.core.exceptions import InvalidName
 NormalizedName = NewType("NormalizedName", str)
 
 # PEP 508's rule for a valid name, as core metadata requires it.
-_VALID_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_VALID_NAME = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)
 MAX_NAME_LENGTH = 200
 
 
 def is_valid_name(name: str) -> bool:
-    return len(name) <= MAX_NAME_LENGTH and bool(_VALID_NAME.match(name))
+    # fullmatch: "$" would also match before a final newline, and let "name\n" through.
+    return len(name) <= MAX_NAME_LENGTH and bool(_VALID_NAME.fullmatch(name))
 
 
 def normalize(name: str) -> NormalizedName:
