@@ -315,9 +315,10 @@ def test_discard_removes_the_temporary_file(tmp_path):
     assert not store.exists(staged.sha256)
 
 
-def test_relative_path_refuses_anything_but_a_digest(tmp_path):
+@pytest.mark.parametrize("name", ["../../etc/passwd", "a" * 64 + "\n", "A" * 64, "a" * 63])
+def test_relative_path_refuses_anything_but_a_digest(tmp_path, name):
     with pytest.raises(ValueError):
-        LocalBlobStore(tmp_path).path_for("../../etc/passwd")
+        LocalBlobStore(tmp_path).path_for(name)
 
 
 def test_stale_temporary_files_are_removed_and_fresh_ones_kept(tmp_path):

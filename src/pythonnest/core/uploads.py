@@ -27,7 +27,7 @@ from pythonnest.storage.local import LocalBlobStore
 # The strongest first, so that a refusal names it.
 DIGEST_FIELDS = {"sha256_digest": ("sha256", 64), "blake2_256_digest": ("blake2_256", 64), "md5_digest": ("md5", 32)}
 FILETYPES = {"sdist", "bdist_wheel"}
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def read_form(fields: Mapping[str, str], filename: str) -> UploadForm:
     for field, (algorithm, length) in DIGEST_FIELDS.items():
         value = (fields.get(field) or "").strip()
         if value:
-            if len(value) != length or not _HEX.match(value):
+            if len(value) != length or not _HEX.fullmatch(value):
                 raise InvalidUpload(f"Invalid {field}: expected {length} hexadecimal digits")
             digests[algorithm] = value.lower()
     if not digests:

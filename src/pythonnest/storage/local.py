@@ -28,7 +28,7 @@ from typing import BinaryIO
 from pythonnest.core.exceptions import IntegrityFailure
 
 CHUNK_SIZE = 1024 * 1024
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 # stage_range hashes what the kernel copied a piece at a time, the next piece
 # being copied meanwhile (a multiple of the page size: pieces are mapped).
 COPY_PIECE = 4 * 1024 * 1024
@@ -267,7 +267,7 @@ class LocalBlobStore:
 
     @staticmethod
     def relative_path(sha256: str) -> str:
-        if not _SHA256.match(sha256):
+        if not _SHA256.fullmatch(sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
         return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
 

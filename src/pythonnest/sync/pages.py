@@ -29,7 +29,7 @@ from pythonnest.sync.scratch import ProjectTable, ScratchIndex
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
 ACCEPT = f"{JSON_V1}, {HTML_V1};q=0.2, text/html;q=0.1"
-_HEX = re.compile(r"^[0-9a-f]+$")
+_HEX = re.compile(r"[0-9a-f]+")
 # hashlib names a simple page may use, with their hex lengths.
 HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128, "blake2b_256": 64}
 
@@ -164,7 +164,7 @@ def _hashes(value: object, url: str, filename: str) -> dict[str, str]:
         algorithm = str(algorithm).lower()
         if algorithm not in HASH_LENGTHS:
             continue  # PEP 691 allows any hashlib name; we check the ones we know
-        if not isinstance(digest, str) or len(digest) != HASH_LENGTHS[algorithm] or not _HEX.match(digest.lower()):
+        if not isinstance(digest, str) or len(digest) != HASH_LENGTHS[algorithm] or not _HEX.fullmatch(digest.lower()):
             raise _fail(url, f"{filename}: {algorithm} {str(digest)[:80]!r} is not a hex digest")
         hashes[algorithm] = digest.lower()
     return hashes
