@@ -68,6 +68,49 @@ def test_the_last_entry_of_a_name_counts_as_when_the_root_was_a_dictionary():
     assert parse_root(body.encode(), "https://i/simple/", JSON).projects == {"six": ("six", 2)}
 
 
+@pytest.mark.parametrize("piece", [1, 5, 29, 4096, 1 << 20])
+def test_the_common_entry_shape_and_every_other_one_read_alike(monkeypatch, piece):
+    """Entries of the common shape are read by one pattern; the others, and those cut by a piece, by the scanner."""
+    monkeypatch.setattr(pages, "ROOT_READ_SIZE", piece)
+    body = (
+        '{"projects": [{"name": "A.b_c", "_last-serial": 0}, {"_last-serial":7,"name":"z"},\n'
+        ' {  "name" : "Six" ,\t"_last-serial" : 12345678901234567 } ,'
+        '{"name": "Si\\u0078", "_last-serial": 8}, {"name": "nul", "_last-serial": null},'
+        '{"name": "extra", "_last-serial": 3, "x": 1}, {"name": "A-B-C", "_last-serial": 9},'
+        '{"name": "big", "_last-serial": 9223372036854775807}, {"name": "z", "_last-serial": "99"}]}'
+    )
+    expected = {}
+    for entry in json.loads(body)["projects"]:
+        serial = entry["_last-serial"]
+        expected[pages.canonicalize_name(entry["name"])] = (entry["name"], None if serial is None else int(serial))
+    root = parse_root(body.encode(), "https://i/simple/", JSON)
+    assert dict(root.projects.sorted_items()) == expected
+    # The last entry of a name counts, whichever way each was read: "A-B-C" replaced "A.b_c", "Six" replaced "Six".
+    assert expected["a-b-c"] == ("A-B-C", 9) and expected["six"] == ("Six", 8)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"projects": [{"name": "a", "_last-serial": 012}]}', "malformed JSON"),
+        ('{"projects": [{"name": "a", "_last-serial": \u0661}]}'.encode(), "malformed JSON"),
+        (b'{"projects": [{"name": "a", "_last-serial": 1},]}', "malformed JSON"),
+        (b'{"projects": [{"name": "a", "_last-serial": 1} {"name": "b", "_last-serial": 2}]}', "malformed JSON"),
+        (b'{"projects": [{"name": "a", "_last-serial": 1}}', "malformed JSON"),
+        (b'{"projects": [{"name": "' + b"x" * 201 + b'", "_last-serial": 1}]}', "not a valid project name"),
+        (b'{"projects": [{"name": "a-", "_last-serial": 1}]}', "not a valid project name"),
+        (b'{"projects": [{"name": "a", "_last-serial": 9223372036854775808}]}', "not a serial"),
+        (b'{"projects": [{"name": "a", "_last-serial": "99999999999999999999"}]}', "not a serial"),
+        (b'{"projects": [{"name": "a", "_last-serial": 1e3}]}', "not a serial"),
+    ],
+)
+@pytest.mark.parametrize("piece", [3, 4096])
+def test_a_malformed_entry_of_nearly_the_common_shape_is_refused(monkeypatch, body, reason, piece):
+    monkeypatch.setattr(pages, "ROOT_READ_SIZE", piece)
+    with pytest.raises(InvalidUpstream, match=reason):
+        parse_root(body, "https://i/simple/", JSON)
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
@@ -151,3 +194,9 @@ def test_reading_a_root_takes_memory_that_does_not_grow_with_its_projects():
     # the peak is a piece or two and a batch of rows, whatever the root's length.
     assert large < 1.25 * small + 1024 * 1024, (small, large)
     assert large < 12 * 1024 * 1024, large
+
+
+@pytest.mark.parametrize("value", ["9223372036854775808", "\u0661\u0662", "-1", "1e3"])
+def test_a_serial_header_out_of_range_or_not_ascii_digits_is_refused(value):
+    with pytest.raises(InvalidUpstream, match="X-PyPI-Last-Serial .* is not a serial"):
+        parse_root(b'{"projects": []}', "https://i/simple/", {**JSON, "x-pypi-last-serial": value})

@@ -129,14 +129,18 @@ def _check_api_version(version: object, url: str) -> None:
         raise _fail(url, f"simple API version {version} is not one this mirror reads (1.x)")
 
 
+# Serials are kept in 64-bit signed integers, by the catalog and the scratch database.
+MAX_SERIAL = 2**63 - 1
+
+
 def _serial(value: object, url: str, what: str) -> int | None:
     """A serial from a JSON page: a number, or its decimal digits as text (PyPI's project pages send a string)."""
     if value is None:
         return None
     if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _fail(url, f"{what} {value!r} is not a serial")
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SERIAL:
+        raise _fail(url, f"{what} {str(value)[:40]!r} is not a serial")
     return value
 
 
@@ -144,9 +148,10 @@ def header_serial(headers: Mapping[str, str], url: str) -> int | None:
     value = headers.get("x-pypi-last-serial")
     if value is None:
         return None
-    if not value.strip().isdigit():
-        raise _fail(url, f"X-PyPI-Last-Serial {value!r} is not a serial")
-    return int(value)
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_SERIAL:
+        raise _fail(url, f"X-PyPI-Last-Serial {value[:40]!r} is not a serial")
+    return int(text)
 
 
 def checked_name(name: object, url: str) -> str:
@@ -217,6 +222,20 @@ _DECODER = json.JSONDecoder()
 # The json module's own scanner: a value at an index, with where it ends (raw_decode, without its wrapper).
 _SCAN = _DECODER.scan_once
 _SEPARATOR = re.compile(r"[ \t\n\r]*([,\]}])[ \t\n\r]*")
+# The common shape of a root entry, with a plain valid name (no escapes, at most
+# 200 characters) and a serial, then its separator: read by one match instead of
+# the scanner, the name's check and the separator's (PyPI lists 700,000 of them).
+# Anything else, or an entry cut by the end of a piece, takes the general way.
+_SPACE = r"[ \t\n\r]*"
+_PLAIN_NAME = r'"([A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?)"'
+_PLAIN_SERIAL = r"(0|[1-9][0-9]{0,17})"
+_PLAIN_ENTRY = re.compile(
+    rf"\{{{_SPACE}(?:"
+    rf'"name"{_SPACE}:{_SPACE}{_PLAIN_NAME}{_SPACE},{_SPACE}"_last-serial"{_SPACE}:{_SPACE}{_PLAIN_SERIAL}'
+    rf'|"_last-serial"{_SPACE}:{_SPACE}{_PLAIN_SERIAL}{_SPACE},{_SPACE}"name"{_SPACE}:{_SPACE}{_PLAIN_NAME}'
+    rf"){_SPACE}\}}{_SPACE}(?:,{_SPACE}(?=\S)|(\]))"
+)
+_NAME_SEPARATORS = re.compile(r"[-_.]+")
 
 
 class _JsonStream:
@@ -338,14 +357,30 @@ def _read_root_entries(reader: _JsonStream, url: str, scratch: ScratchIndex) -> 
     if reader.peek() == "]":
         reader.position += 1
         return
+    plain, normalize = _PLAIN_ENTRY.match, _NAME_SEPARATORS.sub
     while True:
+        found = plain(reader.buffer, reader.position)
+        if found is not None:
+            rows = []
+            while found is not None:
+                name, serial, serial_first, name_second, closing = found.groups()
+                if name is None:
+                    name, serial = name_second, serial_first
+                rows.append((normalize("-", name).lower(), name, int(serial)))
+                reader.position = found.end()
+                if closing:
+                    break
+                found = plain(reader.buffer, reader.position)
+            scratch.add_projects(rows)
+            if closing:
+                return
         entry = reader.value()
         if not isinstance(entry, dict):
             raise _fail(url, "a project entry is not an object")
         name = entry.get("name")
         normalized = checked_name(name, url)
         serial = entry.get("_last-serial")
-        if serial is not None and (type(serial) is not int or serial < 0):
+        if serial is not None and (type(serial) is not int or not 0 <= serial <= MAX_SERIAL):
             serial = _serial(serial, url, f"{name}: _last-serial")
         scratch.add_project(normalized, name, serial)
         if not reader.separator("]"):

@@ -39,7 +39,8 @@ class ScratchIndex:
         for pragma in ("journal_mode = OFF", "synchronous = OFF", f"cache_size = -{CACHE_KIB}", "temp_store = FILE"):
             self._db.execute(f"PRAGMA {pragma}")
         self._db.executescript(_SCHEMA)
-        self._pending: dict[str, tuple[str, int | None]] = {}
+        # Projects added and not yet written: (name, display name, serial).
+        self._pending: list[tuple[str, str, int | None]] = []
         # Rows in ``listed`` not yet moved to ``projects``.
         self._listed = False
         self.projects = ProjectTable(self)
@@ -59,17 +60,20 @@ class ScratchIndex:
 
     def add_project(self, name: str, display: str, serial: int | None) -> None:
         """Add (or replace: the last entry of a name counts, as in a dictionary) an upstream project."""
-        self._pending[name] = (display, serial)
+        self._pending.append((name, display, serial))
+        if len(self._pending) >= BATCH:
+            self._write_pending()
+
+    def add_projects(self, rows: Iterable[tuple[str, str, int | None]]) -> None:
+        """``add_project`` for each (name, display name, serial), in order."""
+        self._pending += rows
         if len(self._pending) >= BATCH:
             self._write_pending()
 
     def _write_pending(self) -> None:
         """Append what ``add_project`` holds to ``listed``."""
-        pending, self._pending = self._pending, {}
-        self._insert(
-            "INSERT INTO listed (name, display, serial) VALUES (?, ?, ?)",
-            [(name, display, serial) for name, (display, serial) in pending.items()],
-        )
+        pending, self._pending = self._pending, []
+        self._insert("INSERT INTO listed (name, display, serial) VALUES (?, ?, ?)", pending)
         self._listed = True
 
     def _flush(self) -> None:
@@ -77,8 +81,10 @@ class ScratchIndex:
 
         Rows are appended to ``listed`` as they come (in the index's order,
         cheap), then put in ``projects`` sorted by name, the last of each name
-        winning: inserting 930,000 names in the index's order into a keyed
-        table took four times as long.
+        winning (sorted by name and then by arrival, each replaces the one
+        before): inserting 930,000 names in the index's order into a keyed
+        table took four times as long, and picking the last of each name
+        with a window function half as long again.
         """
         if self._pending:
             self._write_pending()
@@ -86,10 +92,7 @@ class ScratchIndex:
             return
         self._db.execute(
             "INSERT OR REPLACE INTO projects (name, display, serial) "
-            "SELECT name, display, serial FROM ("
-            "  SELECT name, display, serial, ROW_NUMBER() OVER (PARTITION BY name ORDER BY rowid DESC) AS newest"
-            "  FROM listed"
-            ") WHERE newest = 1 ORDER BY name"
+            "SELECT name, display, serial FROM listed ORDER BY name, rowid"
         )
         self._db.execute("DELETE FROM listed")
         self._listed = False
