@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import pty
+import re
 import signal
 import subprocess
 import time
 
 import pytest
 
+from pythonnest.sync.report import format_bytes
 from tests.support.builders import build_wheel
-from tests.support.server import MANAGE
+from tests.support.server import MANAGE, PythonNestServer
+from tests.support.terminal import BAR_GLYPHS, drawn_lines, run_in_terminal, screen
 from tests.sync.fake_index import FakeIndex
 
 pytestmark = pytest.mark.e2e
@@ -26,28 +27,72 @@ def index(tmp_path):
     index.stop()
 
 
-def test_a_progress_bar_on_a_terminal(server_factory, index):
-    mirror = server_factory("terminal-mirror")
-    controller, terminal = pty.openpty()
-    environment = {**mirror.environment(), "COLUMNS": "120", "TERM": "xterm"}
-    process = subprocess.Popen(
-        [str(MANAGE), "update", "--url", index.url], env=environment, stdin=terminal, stdout=terminal, stderr=terminal
+@pytest.fixture
+def mirror(tmp_path):
+    """An instance of its own with its tables, not serving: ``update`` runs against its pythonnest.ini."""
+    with PythonNestServer(tmp_path / "mirror") as instance:
+        yield instance.setup()
+
+
+def terminal_environment(instance: PythonNestServer) -> dict[str, str]:
+    environment = {**instance.environment(), "COLUMNS": "120", "TERM": "xterm"}
+    # Buffered as an operator's shell leaves it: line by line on a terminal.
+    environment.pop("PYTHONUNBUFFERED", None)
+    return environment
+
+
+def index_bytes(index: FakeIndex) -> str:
+    return format_bytes(sum(len(file.data) for project in index.projects.values() for file in project.files.values()))
+
+
+def upstream_line(index: FakeIndex) -> str:
+    """How the summary's first line starts."""
+    return f"Upstream {index.url.rstrip('/')}/simple/ (with serials) at serial 12: 3 project(s) listed, "
+
+
+def test_a_progress_bar_on_a_terminal(mirror, index):
+    code, output = run_in_terminal([MANAGE, "update", "--url", index.url], terminal_environment(mirror))
+    assert code == 0, output
+    drawn = "\n".join(drawn_lines(output))
+    # The live bar: one row per amount, redrawn in place (cursor hidden,
+    # lines erased, the cursor moved up over its rows), with the totals of
+    # the run when it stops.
+    for sequence in ("\x1b[?25l", "\x1b[2K", "\x1b[1A", "\x1b[?25h"):
+        assert sequence in output, sequence
+    assert re.search(r"^mirroring +━+ 3/3 projects ", drawn, re.MULTILINE), drawn
+    assert re.search(r"^files +━+ 12/12 ", drawn, re.MULTILINE), drawn
+    size = re.escape(index_bytes(index))
+    assert re.search(rf"^bytes +━+ {size} of {size} at \d+(\.\d)? (B|KiB|MiB|GiB)/s ", drawn, re.MULTILINE), drawn
+    # The bar is gone once the run ends; the summary is what stays on the screen.
+    shown = screen(output)
+    assert not any(glyph in line for line in shown for glyph in BAR_GLYPHS), shown
+    assert shown[-2].startswith(upstream_line(index))
+    assert shown[-1].startswith("Added 12 file(s) (")
+    # Each file's line was for a log: on a terminal the bar said it.
+    assert "added: " not in output
+
+
+def test_plain_lines_without_a_terminal(mirror, index):
+    result = subprocess.run(
+        [str(MANAGE), "update", "--url", index.url],
+        env=terminal_environment(mirror),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    os.close(terminal)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(controller)
-    assert process.wait(timeout=120) == 0, output.decode(errors="replace")
-    text = output.decode(errors="replace")
-    assert "━" in text and "projects" in text.lower() or "examining" in text
-    assert "Added 12 file(s)" in text
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == ""
+    for mark in (*BAR_GLYPHS, "\x1b", "\r"):
+        assert mark not in result.stdout, mark
+    lines = result.stdout.splitlines()
+    assert lines[0] == "examining 3 project(s)"
+    assert lines[1] == f"mirroring 3 project(s), 12 file(s), {index_bytes(index)}"
+    added = sorted(line for line in lines if line.startswith("added: "))
+    assert len(added) == 12
+    assert all(re.fullmatch(r"added: terminal_[012]-1\.\d+-py3-none-any\.whl \(serial \d+\)", line) for line in added)
+    assert lines[-2].startswith(upstream_line(index))
+    assert lines[-1].startswith("Added 12 file(s) (")
 
 
 def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(server_factory, index):

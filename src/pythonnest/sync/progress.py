@@ -42,18 +42,33 @@ class PlainReporter:
 
 
 class _AmountColumn(ProgressColumn):
-    """``done/total`` for counts; sizes and the transfer rate for bytes."""
+    """``done/total`` and the unit for counts; sizes and the transfer rate for bytes."""
 
     def render(self, task: Task) -> Text:
         total = int(task.total) if task.total else None
         if task.fields.get("unit") == "bytes":
-            rate = f" at {format_bytes(int(task.speed))}/s" if task.speed else ""
-            return Text(f"{format_bytes(int(task.completed))} of {format_bytes(total) if total else '?'}{rate}")
-        return Text(f"{int(task.completed)}/{total if total is not None else '?'}")
+            return Text(
+                f"{format_bytes(int(task.completed))} of {format_bytes(total) if total else '?'} at {_rate(task)}"
+            )
+        unit = task.fields.get("unit")
+        return Text(f"{int(task.completed)}/{total if total is not None else '?'}" + (f" {unit}" if unit else ""))
+
+
+def _rate(task: Task) -> str:
+    """Bytes per second over rich's recent samples, else on average since the phase began."""
+    speed = task.speed
+    if not speed and task.completed and task.elapsed:
+        speed = task.completed / task.elapsed
+    return f"{format_bytes(int(speed))}/s" if speed else "?/s"
 
 
 class TerminalReporter:
-    """A rich progress bar of projects, files and bytes with the rate; events print above it."""
+    """A rich progress bar of projects, files and bytes with the rate; events print above it.
+
+    One row per amount: the phase with its projects (``mirroring ━━━ 2/3 projects``),
+    then, once files are to be fetched, ``files ━━━ 6/8`` and
+    ``bytes ━━━ 647.0 KiB of 657.3 KiB at 2.4 MiB/s``.
+    """
 
     def __init__(self, stream: TextIO | None = None, verbosity: int = 1) -> None:
         self.console = Console(file=stream or sys.stderr)
@@ -67,7 +82,8 @@ class TerminalReporter:
             transient=True,
         )
         self.progress.start()
-        self.projects = self.progress.add_task("projects", total=None)
+        # Until the first phase, while the upstream's listing is read.
+        self.projects = self.progress.add_task("starting", total=None, unit="projects")
         self.files = self.progress.add_task("files", total=None, visible=False)
         self.bytes = self.progress.add_task("bytes", total=None, visible=False, unit="bytes")
 

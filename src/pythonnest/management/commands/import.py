@@ -59,8 +59,11 @@ class Command(PythonNestCommand):
         with progress_bar("importing", None, in_bytes=True, show=show) as bar:
 
             def start(facts) -> None:
-                self._header(facts)
                 bar.set_total(facts.index.blob_bytes)
+                # The header goes to standard output: written while the bar
+                # is drawn, it would share the bar's line.
+                with bar.paused():
+                    self._header(facts)
 
             summary, plan = import_bundle(
                 paths,
