@@ -687,6 +687,21 @@ def test_a_signed_bundle_is_checked_against_the_trusted_keys(catalog, tmp_path, 
     assert summary.facts.signed_by == keys["id"]
 
 
+def test_a_signature_left_unchecked_is_a_warning_on_standard_error(
+    catalog, tmp_path, keys, become_another_instance, capsys, settings
+):
+    bundle = export_bundle(tmp_path / "b", catalog, sign_key=keys["private"])
+    settings.PYTHONNEST_BLOB_ROOT = become_another_instance().root
+    capsys.readouterr()
+    call_command("import", "--path", str(bundle.path), "--no-progress")
+    captured = capsys.readouterr()
+    assert ", signed but not checked (no TRUSTED_KEYS)" in captured.out
+    assert captured.err.splitlines() == [
+        "warning: the bundle is signed, but TRUSTED_KEYS in [import] is empty: its signature was not checked "
+        "(set TRUSTED_KEYS, and REQUIRE_SIGNATURE to refuse unsigned bundles)"
+    ]
+
+
 def test_a_signed_archive_is_checked_too(catalog, tmp_path, keys):
     bundle = export_bundle(tmp_path / "b.tar", catalog, archive=True, sign_key=keys["private"])
     facts = facts_of(bundle.path, tmp_path, require_signature=True, trusted_keys=keys["trusted"])

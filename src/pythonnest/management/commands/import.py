@@ -93,6 +93,12 @@ class Command(PythonNestCommand):
             )
             return
         counts = summary.counts
+        if facts.signature_unchecked:
+            # A log should show it as a warning, not only in the header's wording.
+            self.stderr.write(
+                "warning: the bundle is signed, but TRUSTED_KEYS in [import] is empty: its signature was not "
+                "checked (set TRUSTED_KEYS, and REQUIRE_SIGNATURE to refuse unsigned bundles)"
+            )
         if facts.forced_gap:
             gap = facts.forced_gap
             self.stderr.write(
