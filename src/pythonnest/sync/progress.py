@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import TextIO
 
@@ -62,6 +63,21 @@ def _rate(task: Task) -> str:
     return f"{format_bytes(int(speed))}/s" if speed else "?/s"
 
 
+class _ConsoleHandler(logging.Handler):
+    """Log records printed through the bar's console, above the bar, instead of onto its line."""
+
+    def __init__(self, console: Console, formatter: logging.Formatter | None) -> None:
+        super().__init__()
+        self.console = console
+        self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.console.print(self.format(record), markup=False, highlight=False, style="yellow")
+        except Exception:
+            self.handleError(record)
+
+
 class TerminalReporter:
     """A rich progress bar of projects, files and bytes with the rate; events print above it.
 
@@ -86,6 +102,23 @@ class TerminalReporter:
         self.projects = self.progress.add_task("starting", total=None, unit="projects")
         self.files = self.progress.add_task("files", total=None, visible=False)
         self.bytes = self.progress.add_task("bytes", total=None, visible=False, unit="bytes")
+        self._logging = self._log_through_console()
+
+    def _log_through_console(self) -> list[logging.Handler]:
+        """Send what PythonNest logs to the terminal through the console while the bar is drawn."""
+        logger = logging.getLogger("pythonnest")
+        replaced = [
+            handler
+            for handler in logger.handlers
+            if type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.__stderr__)
+        ]
+        if replaced:
+            for handler in replaced:
+                logger.removeHandler(handler)
+            self._console_handler = _ConsoleHandler(self.console, replaced[0].formatter)
+            self._console_handler.setLevel(replaced[0].level)
+            logger.addHandler(self._console_handler)
+        return replaced
 
     def event(self, kind: str, message: str) -> None:
         if kind in ALWAYS or self.verbosity >= 2:
@@ -107,3 +140,9 @@ class TerminalReporter:
 
     def close(self) -> None:
         self.progress.stop()
+        if self._logging:
+            logger = logging.getLogger("pythonnest")
+            logger.removeHandler(self._console_handler)
+            for handler in self._logging:
+                logger.addHandler(handler)
+            self._logging = []
