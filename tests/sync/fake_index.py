@@ -2,9 +2,10 @@
 
 It serves real distributions (built by ``tests.support.builders``) the way
 an upstream does: the simple index as PEP 691 JSON or PEP 503 HTML, with or
-without serials, PEP 658 metadata files, and the JSON API. Faults are
-queued per path: a 500, a 404, a slow answer, corrupted or cut-off bytes, a
-page staler than its serial, or any body at all. It binds 127.0.0.1 only.
+without serials, PEP 658 metadata files, the JSON API, and (when asked)
+XML-RPC ``changelog_since_serial`` at /pypi. Faults are queued per path: a
+500, a 404, a slow answer, corrupted or cut-off bytes, a page staler than
+its serial, or any body at all. It binds 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import json
 import threading
 import time
+import xmlrpc.client
 import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -90,12 +92,20 @@ class FakeIndex:
         self.file_delay = 0.0
         # (username, password) every request must bring (HTTP Basic), as a private index wants.
         self.credentials: tuple[str, str] | None = None
+        # Whether /pypi answers XML-RPC ``changelog_since_serial``, as PyPI and PythonNest do; off, a 404.
+        self.xmlrpc = False
+        # PyPI's changelog rows: [name, version, timestamp, action, serial].
+        self.changelog: list[list] = []
 
     # -- the catalog ---------------------------------------------------------------
 
     def _bump(self, name: str) -> None:
         self.serial += 1
         self.projects[name].serial = self.serial
+        self._log(self.projects[name].display_name, "change")
+
+    def _log(self, display_name: str, action: str) -> None:
+        self.changelog.append([display_name, None, int(self._clock.timestamp()), action, self.serial])
 
     def add(
         self, path: Path, *, yanked: bool | str = False, metadata: bool = True, display_name: str | None = None
@@ -136,8 +146,9 @@ class FakeIndex:
                 self._bump(name)
 
     def remove_project(self, name: str) -> None:
-        del self.projects[name]
+        display_name = self.projects.pop(name).display_name
         self.serial += 1
+        self._log(display_name, "remove project")
 
     def fault(self, path: str, kind: str, times: int = 1, **parameters) -> None:
         """Queue a fault for the next ``times`` requests of ``path`` (a path, or a filename under /files/)."""
@@ -248,9 +259,19 @@ class FakeIndex:
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                index.requests.append(("POST", urlsplit(self.path).path))
-                self._send(404, b"no XML-RPC here\n", "text/plain")
+                body = self.rfile.read(length)
+                path = urlsplit(self.path).path
+                index.requests.append(("POST", path))
+                if not index.authorized(self.headers.get("Authorization")):
+                    return self._send(401, b"credentials needed\n", "text/plain", {"WWW-Authenticate": "Basic"})
+                fault = index.take_fault(path)
+                if fault is not None and fault.kind in ("500", "404", "503"):
+                    return self._send(int(fault.kind), b"fault\n", "text/plain")
+                if fault is not None and fault.kind == "body":
+                    return self._send(200, fault.body, fault.content_type)
+                if not index.xmlrpc or path.rstrip("/") != "/pypi":
+                    return self._send(404, b"no XML-RPC here\n", "text/plain")
+                return self._send(200, index.xmlrpc_answer(body), "text/xml")
 
             def do_GET(self):
                 path = unquote(urlsplit(self.path).path)
@@ -304,6 +325,21 @@ class FakeIndex:
             self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
+
+    def xmlrpc_answer(self, body: bytes) -> bytes:
+        """The answer to one XML-RPC call: ``changelog_since_serial`` as PyPI gives it, else a fault."""
+        params, method = xmlrpc.client.loads(body)
+        if method == "changelog_since_serial" and len(params) == 1 and isinstance(params[0], int):
+            rows = [row for row in self.changelog if row[4] > params[0]]
+            return xmlrpc.client.dumps((rows,), methodresponse=True, allow_none=True).encode()
+        return xmlrpc.client.dumps(xmlrpc.client.Fault(1, f"method {method!r} is not offered here")).encode()
+
+    @staticmethod
+    def xmlrpc_body(value: object) -> bytes:
+        """An XML-RPC answer holding ``value``, for a "body" fault on /pypi (bytes: the answer as given)."""
+        if isinstance(value, bytes):
+            return value
+        return xmlrpc.client.dumps((value,), methodresponse=True, allow_none=True).encode()
 
     def authorized(self, header: str | None) -> bool:
         if self.credentials is None:

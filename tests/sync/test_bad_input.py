@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from pythonnest.core.exceptions import ConfigError, InvalidUpstream, UpstreamUnavailable
-from pythonnest.core.models import File, JournalEntry, Project, UpstreamProject
+from pythonnest.core.models import File, JournalEntry, Project, Upstream, UpstreamProject
 from pythonnest.sync.options import resolve_options
+from tests.sync.conftest import catalog_state
+from tests.sync.fake_index import FakeIndex
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
+MANAGE = str(Path(sys.executable).parent / "pythonnest-manage")
 
 
 def unused_port() -> int:
@@ -114,6 +121,101 @@ def test_malformed_or_unsafe_upstream_data_changes_nothing(catalog, update, stor
     assert reason in run_command("--url", catalog.url)
 
 
+def _xmlrpc_run_changes_nothing(catalog, update, answer, reason: str) -> list[tuple[str, str]]:
+    """After a first run, the changelog answers ``answer(recorded serial)``: refused, with the catalog as it was.
+
+    Returns the requests of the refused run.
+    """
+    catalog.xmlrpc = True
+    update(catalog.url)
+    before, recorded = catalog_state(), catalog.serial
+    # A change upstream, which a sound changelog would name.
+    catalog.yank("beta-0.1.tar.gz", "broken")
+    body = FakeIndex.xmlrpc_body(answer(recorded))
+    catalog.fault("/pypi", "body", times=10, body=body, content_type="text/xml")
+    catalog.requests.clear()
+    with pytest.raises(InvalidUpstream, match=re.escape(reason)):
+        update(catalog.url)
+    assert catalog_state() == before and Upstream.objects.get().last_serial == recorded
+    # Nothing was planned: no page was read.
+    requests = list(catalog.requests)
+    assert [request for request in requests if request[0] == "GET"] == []
+    # The command says it in one line.
+    assert reason in run_command("--url", catalog.url)
+    return requests
+
+
+def _row(name: object, serial: object) -> list:
+    return [name, "0.1", 1700000000, "yank release", serial]
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (lambda since: {"serial": since + 1}, "changelog_since_serial did not answer a list"),
+        (lambda since: "nothing", "changelog_since_serial did not answer a list"),
+        (lambda since: [_row("beta", since + 1), "beta"], "malformed changelog entry beta"),
+        (lambda since: [_row("beta", since + 1), ["beta", since + 1]], "malformed changelog entry ['beta',"),
+        (lambda since: [_row("beta", str(since + 1))], "malformed changelog entry ['beta',"),
+        (lambda since: [_row("beta", since + 1.0)], "malformed changelog entry ['beta',"),
+        # XML-RPC's boolean is no serial, though Python's bool is an int.
+        (lambda since: [_row("beta", since + 1), _row("alpha", True)], "malformed changelog entry ['alpha',"),
+        # xmlrpc.client writes no integer past 32 bits, but reads an <i8> of any size.
+        (
+            lambda since: (
+                b"<?xml version='1.0'?><methodResponse><params><param><value><array><data>"
+                b"<value><array><data><value><string>beta</string></value><value><string>0.1</string></value>"
+                b"<value><int>1700000000</int></value><value><string>yank release</string></value>"
+                b"<value><i8>9223372036854775808</i8></value></data></array></value>"
+                b"</data></array></value></param></params></methodResponse>"
+            ),
+            "malformed changelog entry ['beta',",
+        ),
+        (lambda since: [_row(42, since + 1)], "'42' is not a valid project name"),
+        (lambda since: [_row("../etc", since + 1)], "'../etc' is not a valid project name"),
+    ],
+    ids=[
+        "struct",
+        "string",
+        "row-not-a-list",
+        "row-too-short",
+        "serial-text",
+        "serial-double",
+        "serial-bool",
+        "serial-beyond-64-bits",
+        "name-int",
+        "name-unsafe",
+    ],
+)
+def test_a_malformed_xmlrpc_changelog_changes_nothing(catalog, update, store, answer, reason):
+    _xmlrpc_run_changes_nothing(catalog, update, answer, reason)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        # An upstream that ignores ``since``: the same rows again, none past the serial asked for.
+        (lambda since: [_row("alpha", serial) for serial in range(1, since + 1)], "does not advance past serial"),
+        # Rows behind the serial asked for (a stale cache, a rebuilt upstream).
+        (lambda since: [_row("beta", since - 3), _row("alpha", since - 1)], "does not advance past serial"),
+        # The serial asked for itself, again.
+        (lambda since: [_row("beta", since)], "does not advance past serial"),
+    ],
+    ids=["ignores-since", "behind", "repeats"],
+)
+def test_an_xmlrpc_changelog_that_does_not_advance_changes_nothing(catalog, update, store, answer, reason):
+    _xmlrpc_run_changes_nothing(catalog, update, answer, reason)
+
+
+def test_an_xmlrpc_changelog_that_advances_once_then_repeats_itself_changes_nothing(catalog, update, store):
+    # The answer is the same whatever ``since`` is: the second call, past the serial of the yank
+    # the helper makes upstream, gets it again.
+    requests = _xmlrpc_run_changes_nothing(
+        catalog, update, lambda since: [_row("beta", since + 1)], f"does not advance past serial {catalog.serial + 1}"
+    )
+    assert requests == [("POST", "/pypi"), ("POST", "/pypi")]
+
+
 def test_a_filename_escaping_in_html_changes_nothing(fake_index, update):
     fake_index.json_pages = False
     fake_index.add_raw("alpha", "..%2F..%2Fevil-1.0.tar.gz", b"x")
@@ -185,3 +287,24 @@ def test_an_unparsable_requirements_file(catalog, update, tmp_path, store, text,
     assert message in error
     assert catalog.requests == []
     assert_untouched()
+
+
+def test_the_console_script_exits_non_zero_with_one_line_on_stderr(tmp_path):
+    """What an operator's shell and cron see, through the real ``pythonnest-manage`` in its own instance."""
+    config = tmp_path / "pythonnest.ini"
+    config.write_text(f"[pythonnest]\nROOT_PATH = {tmp_path / 'data'}\n", encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    env.update(PYTHONNEST_CONFIG=str(config))
+    subprocess.run([MANAGE, "syncdb", "--noinput"], env=env, check=True, capture_output=True)
+    quick = ["--no-progress", "--retry", "1", "--retry-backoff", "0.01", "--timeout", "2"]
+    url = f"http://127.0.0.1:{unused_port()}/"
+    cases = [
+        # Exit codes as docs/commands.md gives them: 1 for an upstream that fails, 2 for a bad option.
+        ([*quick, "--url", url], 1, f"{url}simple/: cannot connect"),
+        ([*quick, "--url", url, "--allow-regex", "(["], 2, "--allow-regex '([' has '([', which is not a regular"),
+    ]
+    for args, code, message in cases:
+        result = subprocess.run([MANAGE, "update", *args], env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == code, (args, result.stderr)
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr + result.stdout

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import time
+import xmlrpc.client
 
 import pytest
 
-from pythonnest.core.models import File, UpstreamProject
+from pythonnest.core.models import File, Upstream, UpstreamProject
+from tests.support.builders import build_wheel
 from tests.sync.conftest import filenames
+from tests.sync.fake_index import FakeIndex
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,3 +137,33 @@ def test_nocontinue_stops_at_the_first_failure(catalog, update, distributions):
     summary, _ = update(catalog.url, nocontinue=True, workers=1)
     assert summary.failed and len(summary.failures) == 1
     assert File.objects.count() < len(distributions) - 5
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"<!DOCTYPE html>\n<html><body>Welcome to the proxy</body></html>\n", "text/html"),
+        (xmlrpc.client.dumps(xmlrpc.client.Fault(1, "method not allowed"), methodresponse=True).encode(), "text/xml"),
+        (FakeIndex.xmlrpc_body([["alpha", "1.2", 0, "new release", 99]])[:80], "text/xml"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><methodResponse>&a;</methodResponse>',
+            "text/xml",
+        ),
+    ],
+    ids=["not-xml", "fault", "cut-off", "dtd"],
+)
+def test_an_xmlrpc_answer_that_is_no_changelog_falls_back_to_the_index(catalog, update, tmp_path, body, content_type):
+    """As for an upstream without XML-RPC: the simple index's serials say what changed."""
+    catalog.xmlrpc = True
+    update(catalog.url)
+    catalog.add(build_wheel(tmp_path, "alpha", "1.2"))
+    catalog.fault("/pypi", "body", times=10, body=body, content_type=content_type)
+    catalog.requests.clear()
+    summary, _ = update(catalog.url)
+    assert not summary.failed, summary.failures
+    assert not summary.via_changelog
+    assert "alpha-1.2-py3-none-any.whl" in filenames()
+    # Asked once, not retried; then the index.
+    assert catalog.requests[:2] == [("POST", "/pypi"), ("GET", "/simple/")]
+    assert catalog.count("/pypi") == 1
+    assert Upstream.objects.get().last_serial == catalog.serial

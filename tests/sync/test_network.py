@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import os
+import socket
 import ssl
 import threading
 import urllib.request
@@ -16,6 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from pythonnest.core.exceptions import ConfigError, UpstreamUnavailable
 from pythonnest.core.models import File, Upstream
+from tests.support.builders import build_wheel
 from tests.sync.conftest import filenames
 from tests.sync.fake_index import FakeIndex
 
@@ -87,6 +90,84 @@ def test_http_proxy_from_the_environment_is_used(catalog, update, monkeypatch, d
     assert f"GET {catalog.url}files/alpha-1.0.tar.gz" in proxy.seen
 
 
+class TunnelProxy:
+    """An HTTP proxy on 127.0.0.1 that only tunnels (CONNECT), as one in front of an https:// upstream does.
+
+    It relays the bytes both ways without reading them, and counts those coming back from the upstream.
+    """
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.relayed = 0
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_CONNECT(self):
+                proxy.seen.append(f"CONNECT {self.path}")
+                host, _, port = self.path.rpartition(":")
+                try:
+                    upstream = socket.create_connection((host, int(port)), timeout=10)
+                except (OSError, ValueError):
+                    self.send_error(502)
+                    return
+                upstream.settimeout(None)
+                proxy._track(upstream, self.connection)
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                self.wfile.flush()
+                self.close_connection = True
+                # The client sends its TLS hello only once it has read the 200: nothing is left in rfile.
+                outgoing = threading.Thread(target=proxy._pump, args=(self.connection, upstream, False), daemon=True)
+                outgoing.start()
+                proxy._pump(upstream, self.connection, True)
+                outgoing.join(timeout=10)
+                upstream.close()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _track(self, *sockets: socket.socket) -> None:
+        with self._lock:
+            self._sockets += sockets
+
+    def _pump(self, source: socket.socket, target: socket.socket, counted: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+                if counted:
+                    with self._lock:
+                        self.relayed += len(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                target.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        # Tunnels still open (a kept-alive connection) end with the proxy.
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
 def _certificate_authority(tmp_path):
     """A CA and a server certificate for 127.0.0.1 signed by it; (CA PEM path, server SSL context)."""
     now = datetime.datetime.now(datetime.UTC)
@@ -147,6 +228,29 @@ def test_a_custom_ca_bundle_is_trusted(distributions, update, tmp_path):
         assert len(filenames()) == 3
     finally:
         index.stop()
+
+
+def test_https_proxy_from_the_environment_tunnels_with_connect(distributions, update, monkeypatch, tmp_path):
+    ca_path, context = _certificate_authority(tmp_path)
+    # A file larger than every page together: what the tunnel relays shows whether the files went through it.
+    big = build_wheel(tmp_path / "big", "big", "1.0", module_source=f"DATA = {os.urandom(200_000).hex()!r}\n")
+    index = FakeIndex().start(ssl_context=context)
+    proxy = TunnelProxy()
+    port = index.url.rstrip("/").rsplit(":", 1)[1]
+    try:
+        for path in [*distributions.values(), big]:
+            index.add(path)
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        for name in ("https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        summary, _ = update(index.url, ca_bundle=ca_path)
+    finally:
+        proxy.stop()
+        index.stop()
+    assert not summary.failed, summary.failures
+    assert filenames() == sorted([*distributions, big.name])
+    assert proxy.seen and set(proxy.seen) == {f"CONNECT 127.0.0.1:{port}"}
+    assert proxy.relayed > big.stat().st_size > 100_000
 
 
 def test_a_ca_bundle_that_holds_no_certificate_is_one_clear_error(catalog, update, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import urljoin
 
 import pytest
 
@@ -14,7 +15,7 @@ from pythonnest.sync import runner
 from pythonnest.sync.options import FilterOptions
 from tests.support.builders import build_wheel
 from tests.sync.conftest import catalog_state, filenames
-from tests.sync.fake_index import FakeIndex
+from tests.sync.fake_index import JSON_V1, FakeIndex, wheel_metadata
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,6 +113,41 @@ def test_bytes_replaced_under_the_same_name_are_followed(fake_index, update, tmp
     assert not summary.failed, summary.failures
     assert File.objects.get().sha256 == hashlib.sha256(second.read_bytes()).hexdigest()
     assert Release.objects.get().summary == "second"
+
+
+@pytest.mark.parametrize("json_pages", [True, False], ids=["pep691", "pep503"])
+def test_an_upstream_metadata_file_unlike_the_wheels_is_served_as_the_upstream_gave_it(
+    fake_index, update, store, client, tmp_path, json_pages
+):
+    """As on PyPI, the PEP 658 file is the index's, with its digest, even where it differs from the wheel's METADATA."""
+    fake_index.json_pages = json_pages
+    wheel = build_wheel(tmp_path, "alpha", "1.0", summary="from the wheel", requires_dist=["beta"])
+    same = build_wheel(tmp_path, "alpha", "1.1")
+    fake_index.add(wheel)
+    fake_index.add(same)
+    inside = wheel_metadata(wheel)
+    served = inside.replace(b"Summary: from the wheel", b"Summary: from the index").replace(
+        b"Requires-Dist: beta", b"Requires-Dist: gamma>=2"
+    )
+    assert served != inside
+    # The page lists the digest of the bytes the index serves.
+    fake_index.find_file(wheel.name).metadata = served
+    summary, _ = update(fake_index.url)
+    assert not summary.failed and not summary.refused, (summary.failures, summary.refused)
+    digest = hashlib.sha256(served).hexdigest()
+    assert File.objects.get(filename=wheel.name).metadata_sha256 == digest
+    assert store.path_for(digest).read_bytes() == served
+    # The mirror lists that digest and serves those bytes.
+    page = client.get("/simple/alpha/", HTTP_ACCEPT=JSON_V1).json()
+    entry = next(file for file in page["files"] if file["filename"] == wheel.name)
+    assert entry["core-metadata"] == {"sha256": digest}
+    response = client.get(urljoin("/simple/alpha/", entry["url"]) + ".metadata")
+    assert response.status_code == 200
+    assert (b"".join(response.streaming_content) if response.streaming else response.content) == served
+    assert fake_index.count(f"/files/{wheel.name}.metadata") == 1
+    # Where the index's file is the wheel's own, it is taken from the wheel, not fetched.
+    assert fake_index.count(f"/files/{same.name}.metadata") == 0
+    assert File.objects.get(filename=same.name).metadata_sha256 == hashlib.sha256(wheel_metadata(same)).hexdigest()
 
 
 def test_a_local_project_is_never_touched(catalog, update, store, tmp_path):
@@ -257,6 +293,24 @@ def test_a_batch_refused_by_a_concurrent_writer_is_cataloged_file_by_file(
     entries = list(JournalEntry.objects.filter(action=Action.ADD_FILE).values_list("filename", "source"))
     assert sorted(name for name, _ in entries) == sorted(distributions)
     assert (raced[0], "add") in entries
+
+
+def test_a_run_after_the_first_follows_the_xmlrpc_changelog_without_the_index(catalog, update, tmp_path):
+    catalog.xmlrpc = True
+    update(catalog.url)
+    catalog.add(build_wheel(tmp_path, "alpha", "1.2"))
+    catalog.remove_project("zeta")
+    catalog.requests.clear()
+    summary, _ = update(catalog.url)
+    assert not summary.failed, summary.failures
+    assert summary.via_changelog and summary.files_added == 1 and summary.projects_removed == 1
+    assert "alpha-1.2-py3-none-any.whl" in filenames()
+    assert not Project.objects.filter(normalized_name="zeta").exists()
+    # The changelog said which projects to read: the index is not read, nor any unchanged project.
+    assert catalog.requests[:2] == [("POST", "/pypi"), ("POST", "/pypi")]
+    pages = {path for _, path in catalog.requests if path.startswith(("/simple/", "/pypi/"))}
+    assert pages == {"/simple/alpha/", "/pypi/alpha/json", "/simple/zeta/"}
+    assert Upstream.objects.get().last_serial == catalog.serial
 
 
 def test_a_changelog_naming_a_project_from_elsewhere_leaves_it_alone(catalog, update, monkeypatch):

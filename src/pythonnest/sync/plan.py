@@ -28,6 +28,7 @@ from pythonnest.sync.client import Page, StalePage, UpstreamClient, UpstreamNotF
 from pythonnest.sync.filters import Filters
 from pythonnest.sync.pages import (
     ACCEPT,
+    MAX_SERIAL,
     JsonApiProject,
     ProjectPage,
     RootIndex,
@@ -153,7 +154,13 @@ def fetch_changes(client: UpstreamClient, urls: IndexUrls, since: int) -> tuple[
         if not entries:
             return changed, newest
         for entry in entries:
-            if not isinstance(entry, list | tuple) or len(entry) != 5 or not isinstance(entry[4], int):
+            # type(), not isinstance(): an XML-RPC boolean is a Python bool, which is an int.
+            if (
+                not isinstance(entry, list | tuple)
+                or len(entry) != 5
+                or type(entry[4]) is not int
+                or not 0 <= entry[4] <= MAX_SERIAL
+            ):
                 raise InvalidUpstream(f"{urls.xmlrpc}: malformed changelog entry {str(entry)[:200]}")
             display_name, serial = entry[0], entry[4]
             name = checked_name(display_name, urls.xmlrpc)
