@@ -16,6 +16,7 @@ from django.core.management.base import CommandError
 
 from pythonnest.core.exceptions import ConfigError, InvalidUpstream, UpstreamUnavailable
 from pythonnest.core.models import File, JournalEntry, Project, Upstream, UpstreamProject
+from pythonnest.sync import client as client_module
 from pythonnest.sync.options import resolve_options
 from tests.sync.conftest import catalog_state
 from tests.sync.fake_index import FakeIndex
@@ -308,3 +309,13 @@ def test_the_console_script_exits_non_zero_with_one_line_on_stderr(tmp_path):
         assert result.returncode == code, (args, result.stderr)
         assert len(result.stderr.splitlines()) == 1, result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr + result.stdout
+
+
+def test_an_xmlrpc_answer_larger_than_the_limit_changes_nothing(catalog, update, store, monkeypatch):
+    monkeypatch.setattr(client_module, "MAX_XMLRPC_SIZE", 300)
+    _xmlrpc_run_changes_nothing(
+        catalog,
+        update,
+        lambda since: [_row("beta", since + 1 + n) for n in range(20)],
+        "/pypi: the answer is larger than 300 bytes",
+    )

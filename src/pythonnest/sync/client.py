@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = f"pythonnest/{__version__} (update)"
 MAX_PAGE_SIZE = 1024**3
+# An XML-RPC answer is held and parsed whole: PyPI's changelog answers 50,000 rows at most, a few MB.
+MAX_XMLRPC_SIZE = 64 * 1024**2
 MAX_BACKOFF = 60.0
 # The buffer a file body is read into: one per download thread, reused. Each
 # read also takes what the connection already holds, up to this much: when
@@ -338,11 +340,12 @@ class UpstreamClient:
         body = xmlrpc.client.dumps(params, method, allow_none=False).encode("utf-8")
 
         def attempt() -> object:
-            response = self._http.post(url, content=body, headers={"Content-Type": "text/xml"})
-            if 400 <= response.status_code < 500 or response.status_code == 501:
-                raise XmlRpcUnsupported(f"{url}: HTTP {response.status_code}")
-            self._check_status(response, url)
-            return _parse_xmlrpc_response(response.content, url)
+            with self._http.stream("POST", url, content=body, headers={"Content-Type": "text/xml"}) as response:
+                if 400 <= response.status_code < 500 or response.status_code == 501:
+                    raise XmlRpcUnsupported(f"{url}: HTTP {response.status_code}")
+                self._check_status(response, url)
+                content = b"".join(_bounded_chunks(response, url, MAX_XMLRPC_SIZE))
+            return _parse_xmlrpc_response(content, url)
 
         return self._with_retries(f"{url} {method}", attempt)
 
@@ -353,7 +356,7 @@ def _bounded_chunks(response: httpx.Response, url: str, max_size: int) -> Iterat
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > max_size:
-            raise InvalidUpstream(f"{url}: the page is larger than {max_size} bytes")
+            raise InvalidUpstream(f"{url}: the answer is larger than {max_size} bytes")
         yield chunk
 
 
