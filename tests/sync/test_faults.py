@@ -167,3 +167,20 @@ def test_an_xmlrpc_answer_that_is_no_changelog_falls_back_to_the_index(catalog, 
     assert catalog.requests[:2] == [("POST", "/pypi"), ("GET", "/simple/")]
     assert catalog.count("/pypi") == 1
     assert Upstream.objects.get().last_serial == catalog.serial
+
+
+def test_an_xmlrpc_changelog_that_keeps_failing_falls_back_to_the_index(catalog, update, tmp_path):
+    """PyPI sheds XML-RPC first when loaded: after the retries, the simple index says what changed."""
+    catalog.xmlrpc = True
+    update(catalog.url)
+    catalog.add(build_wheel(tmp_path, "alpha", "1.2"))
+    catalog.fault("/pypi", "503", times=10)
+    catalog.requests.clear()
+    summary, _ = update(catalog.url)
+    assert not summary.failed, summary.failures
+    assert not summary.via_changelog
+    assert "alpha-1.2-py3-none-any.whl" in filenames()
+    # Retried as any request is (retry=2 in these tests), then the index.
+    assert catalog.count("/pypi") == 3
+    assert catalog.requests[3] == ("GET", "/simple/")
+    assert Upstream.objects.get().last_serial == catalog.serial

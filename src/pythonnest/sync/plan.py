@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from packaging.version import InvalidVersion, Version
 
 from pythonnest.core.distributions import canonical_version, parse_filename
-from pythonnest.core.exceptions import InvalidDistribution, InvalidUpstream
+from pythonnest.core.exceptions import InvalidDistribution, InvalidUpstream, UpstreamUnavailable
 from pythonnest.sync.client import Page, StalePage, UpstreamClient, UpstreamNotFound, XmlRpcUnsupported
 from pythonnest.sync.filters import Filters
 from pythonnest.sync.pages import (
@@ -138,8 +138,10 @@ def fetch_root(client: UpstreamClient, urls: IndexUrls, scratch: ScratchIndex) -
 def fetch_changes(client: UpstreamClient, urls: IndexUrls, since: int) -> tuple[dict[str, tuple[str, int]], int] | None:
     """Projects changed after serial ``since`` by XML-RPC, with the newest serial seen.
 
-    None when the upstream does not offer ``changelog_since_serial``.
-    Raises InvalidUpstream for a malformed changelog.
+    None when the upstream does not offer ``changelog_since_serial``, or
+    when it keeps failing (PyPI rate-limits and sheds XML-RPC first): the
+    simple index then says what changed. Raises InvalidUpstream for a
+    malformed changelog.
     """
     changed: dict[str, tuple[str, int]] = {}
     newest = since
@@ -148,6 +150,9 @@ def fetch_changes(client: UpstreamClient, urls: IndexUrls, since: int) -> tuple[
             entries = client.xmlrpc(urls.xmlrpc, "changelog_since_serial", newest)
         except XmlRpcUnsupported as exc:
             logger.info("no XML-RPC changelog (%s); reading the simple index", exc)
+            return None
+        except UpstreamUnavailable as exc:
+            logger.warning("the XML-RPC changelog is failing (%s); reading the simple index instead", exc)
             return None
         if not isinstance(entries, list):
             raise InvalidUpstream(f"{urls.xmlrpc}: changelog_since_serial did not answer a list")
