@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.builders import DATA
 from tests.support.server import MANAGE, PythonNestServer
-from tests.support.terminal import BAR_GLYPHS, drawn_lines, run_in_terminal, screen
+from tests.support.terminal import BAR_GLYPHS, drawn_lines, run_in_terminal, screen, terminal_environment
 
 SIZE = r"\d+(?:\.\d)? (?:B|KiB|MiB|GiB)"
 RATE = rf"{SIZE}/s"
@@ -49,13 +49,6 @@ def target(tmp_path):
         yield instance.setup()
 
 
-def environment(instance: PythonNestServer) -> dict[str, str]:
-    environment = {**instance.environment(), "COLUMNS": "120", "TERM": "xterm"}
-    # Buffered as an operator's shell leaves it: standard output line by line on a terminal.
-    environment.pop("PYTHONUNBUFFERED", None)
-    return environment
-
-
 def destination(tmp_path, how: str) -> list[str]:
     return ["--path", str(tmp_path / "bundle")] if how == "folder" else ["--archive", str(tmp_path / "bundle.tar")]
 
@@ -63,7 +56,7 @@ def destination(tmp_path, how: str) -> list[str]:
 def run_plain(instance: PythonNestServer, *args: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [str(MANAGE), *args],
-        env=environment(instance),
+        env=terminal_environment(instance.environment()),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -95,7 +88,7 @@ def assert_on_a_line_of_its_own(output: str, header: re.Pattern) -> str:
 @pytest.mark.parametrize("how", ["folder", "archive"])
 def test_export_on_a_terminal(source, tmp_path, how):
     code, output = run_in_terminal(
-        [MANAGE, "export", *destination(tmp_path, how), "--tag", "terminal"], environment(source)
+        [MANAGE, "export", *destination(tmp_path, how), "--tag", "terminal"], terminal_environment(source.environment())
     )
     assert code == 0, output
     header = assert_on_a_line_of_its_own(output, EXPORT_HEADER)
@@ -110,7 +103,7 @@ def test_export_on_a_terminal(source, tmp_path, how):
 def test_import_on_a_terminal(source, target, tmp_path, how):
     bundle = destination(tmp_path, how)
     run_plain(source, "export", *bundle, "--tag", "offline", "--no-progress")
-    code, output = run_in_terminal([MANAGE, "import", *bundle], environment(target))
+    code, output = run_in_terminal([MANAGE, "import", *bundle], terminal_environment(target.environment()))
     assert code == 0, output
     header = assert_on_a_line_of_its_own(output, IMPORT_HEADER)
     assert IMPORT_HEADER.fullmatch(header)["tag"] == "offline"

@@ -12,7 +12,7 @@ import pytest
 from pythonnest.sync.report import format_bytes
 from tests.support.builders import build_wheel
 from tests.support.server import MANAGE, PythonNestServer
-from tests.support.terminal import BAR_GLYPHS, drawn_lines, run_in_terminal, screen
+from tests.support.terminal import BAR_GLYPHS, drawn_lines, run_in_terminal, screen, terminal_environment
 from tests.sync.fake_index import FakeIndex
 
 pytestmark = pytest.mark.e2e
@@ -34,13 +34,6 @@ def mirror(tmp_path):
         yield instance.setup()
 
 
-def terminal_environment(instance: PythonNestServer) -> dict[str, str]:
-    environment = {**instance.environment(), "COLUMNS": "120", "TERM": "xterm"}
-    # Buffered as an operator's shell leaves it: line by line on a terminal.
-    environment.pop("PYTHONUNBUFFERED", None)
-    return environment
-
-
 def index_bytes(index: FakeIndex) -> str:
     return format_bytes(sum(len(file.data) for project in index.projects.values() for file in project.files.values()))
 
@@ -51,7 +44,7 @@ def upstream_line(index: FakeIndex) -> str:
 
 
 def test_a_progress_bar_on_a_terminal(mirror, index):
-    code, output = run_in_terminal([MANAGE, "update", "--url", index.url], terminal_environment(mirror))
+    code, output = run_in_terminal([MANAGE, "update", "--url", index.url], terminal_environment(mirror.environment()))
     assert code == 0, output
     drawn = "\n".join(drawn_lines(output))
     # The live bar: one row per amount, redrawn in place (cursor hidden,
@@ -75,7 +68,7 @@ def test_a_progress_bar_on_a_terminal(mirror, index):
 def test_plain_lines_without_a_terminal(mirror, index):
     result = subprocess.run(
         [str(MANAGE), "update", "--url", index.url],
-        env=terminal_environment(mirror),
+        env=terminal_environment(mirror.environment()),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

@@ -23,6 +23,14 @@ CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 BAR_GLYPHS = ("━", "╸", "╺")
 
 
+def terminal_environment(environment: dict[str, str]) -> dict[str, str]:
+    """An instance's environment as an operator's terminal has it: 120 columns, output line-buffered."""
+    environment = {**environment, "COLUMNS": "120", "TERM": "xterm"}
+    # Buffered as an operator's shell leaves it: standard output line by line on a terminal.
+    environment.pop("PYTHONUNBUFFERED", None)
+    return environment
+
+
 def run_in_terminal(argv: Sequence[str], env: dict[str, str], timeout: float = 120) -> tuple[int, str]:
     """Run ``argv`` with a pty as stdin, stdout and stderr; returns its exit code and all it wrote."""
     controller, terminal = pty.openpty()
