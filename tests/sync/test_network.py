@@ -25,7 +25,21 @@ from tests.sync.fake_index import FakeIndex
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class ForwardProxy:
+class _LoopbackProxy:
+    """What the test proxies share: a server on 127.0.0.1, its URL, stopping it."""
+
+    server: ThreadingHTTPServer
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ForwardProxy(_LoopbackProxy):
     """A plain HTTP forward proxy on 127.0.0.1 that remembers what it relayed."""
 
     def __init__(self) -> None:
@@ -66,14 +80,6 @@ class ForwardProxy:
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 def test_http_proxy_from_the_environment_is_used(catalog, update, monkeypatch, distributions):
     proxy = ForwardProxy()
@@ -90,7 +96,7 @@ def test_http_proxy_from_the_environment_is_used(catalog, update, monkeypatch, d
     assert f"GET {catalog.url}files/alpha-1.0.tar.gz" in proxy.seen
 
 
-class TunnelProxy:
+class TunnelProxy(_LoopbackProxy):
     """An HTTP proxy on 127.0.0.1 that only tunnels (CONNECT), as one in front of an https:// upstream does.
 
     It relays the bytes both ways without reading them, and counts those coming back from the upstream.
@@ -151,13 +157,8 @@ class TunnelProxy:
             except OSError:
                 pass
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().stop()
         # Tunnels still open (a kept-alive connection) end with the proxy.
         with self._lock:
             sockets, self._sockets = self._sockets, []
