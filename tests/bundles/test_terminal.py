@@ -15,7 +15,14 @@ import pytest
 
 from tests.support.builders import DATA
 from tests.support.server import MANAGE, PythonNestServer
-from tests.support.terminal import BAR_GLYPHS, drawn_lines, run_in_terminal, screen, terminal_environment
+from tests.support.terminal import (
+    BAR_GLYPHS,
+    drawn_lines,
+    run_in_terminal,
+    run_without_terminal,
+    screen,
+    terminal_environment,
+)
 
 SIZE = r"\d+(?:\.\d)? (?:B|KiB|MiB|GiB)"
 RATE = rf"{SIZE}/s"
@@ -54,16 +61,7 @@ def destination(tmp_path, how: str) -> list[str]:
 
 
 def run_plain(instance: PythonNestServer, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [str(MANAGE), *args],
-        env=terminal_environment(instance.environment()),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
+    return run_without_terminal([MANAGE, *args], terminal_environment(instance.environment()))
 
 
 def assert_a_live_bar(output: str, label: str, size: str) -> None:

@@ -12,7 +12,14 @@ import pytest
 from pythonnest.sync.report import format_bytes
 from tests.support.builders import build_wheel
 from tests.support.server import MANAGE, PythonNestServer
-from tests.support.terminal import BAR_GLYPHS, drawn_lines, run_in_terminal, screen, terminal_environment
+from tests.support.terminal import (
+    BAR_GLYPHS,
+    drawn_lines,
+    run_in_terminal,
+    run_without_terminal,
+    screen,
+    terminal_environment,
+)
 from tests.sync.fake_index import FakeIndex
 
 pytestmark = pytest.mark.e2e
@@ -66,15 +73,7 @@ def test_a_progress_bar_on_a_terminal(mirror, index):
 
 
 def test_plain_lines_without_a_terminal(mirror, index):
-    result = subprocess.run(
-        [str(MANAGE), "update", "--url", index.url],
-        env=terminal_environment(mirror.environment()),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_without_terminal([MANAGE, "update", "--url", index.url], terminal_environment(mirror.environment()))
     assert result.stderr == ""
     for mark in (*BAR_GLYPHS, "\x1b", "\r"):
         assert mark not in result.stdout, mark

@@ -31,6 +31,15 @@ def terminal_environment(environment: dict[str, str]) -> dict[str, str]:
     return environment
 
 
+def run_without_terminal(argv: Sequence[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``argv`` with its output captured (no terminal anywhere); it must succeed."""
+    result = subprocess.run(
+        [str(arg) for arg in argv], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
 def run_in_terminal(argv: Sequence[str], env: dict[str, str], timeout: float = 120) -> tuple[int, str]:
     """Run ``argv`` with a pty as stdin, stdout and stderr; returns its exit code and all it wrote."""
     controller, terminal = pty.openpty()

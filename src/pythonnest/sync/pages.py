@@ -235,6 +235,7 @@ _PLAIN_ENTRY = re.compile(
     rf'|"_last-serial"{_SPACE}:{_SPACE}{_PLAIN_SERIAL}{_SPACE},{_SPACE}"name"{_SPACE}:{_SPACE}{_PLAIN_NAME}'
     rf"){_SPACE}\}}{_SPACE}(?:,{_SPACE}(?=\S)|(\]))"
 )
+# packaging's canonicalize_name rule, applied inline on that path: the call costs more than the work.
 _NAME_SEPARATORS = re.compile(r"[-_.]+")
 
 

@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from pythonnest.core.exceptions import ConfigError, PythonNestError
 from pythonnest.management.base import PythonNestCommand
+from pythonnest.management.progress import on_terminal
 from pythonnest.storage import blob_store
 from pythonnest.sync.options import DEFAULT_URL, DEFAULT_WORKERS, KEYS, SECTION, resolve_options
 from pythonnest.sync.progress import PlainReporter, TerminalReporter
@@ -156,8 +157,8 @@ class Command(PythonNestCommand):
         except PythonNestError as exc:
             raise CommandError(str(exc), returncode=2) from None
         verbosity = options["verbosity"]
-        on_terminal = sys.stderr.isatty() and update_options.progress
-        if on_terminal:
+        terminal = on_terminal(disabled=not update_options.progress)
+        if terminal:
             reporter = TerminalReporter(sys.stderr, verbosity)
         else:
             reporter = PlainReporter(self.stdout, self.stderr, verbosity)
@@ -173,7 +174,7 @@ class Command(PythonNestCommand):
         for line in summary.lines():
             self.stdout.write(line)
         problems = summary.failures + summary.refused
-        if on_terminal:
+        if terminal:
             # Plain output printed each problem as it happened, and a log
             # needs them once; on a terminal they scrolled by above the bar.
             for problem in problems[:MAX_LISTED_FAILURES]:
