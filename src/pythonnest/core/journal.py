@@ -11,12 +11,14 @@ import logging
 
 from django.db import transaction
 
+from pythonnest.core.bulk import BulkInsert
 from pythonnest.core.models import JournalEntry, Project, SerialCounter
 
 logger = logging.getLogger(__name__)
 
 Action = JournalEntry.Action
 SERIAL_COUNTER_ID = 1
+_JOURNAL_ROWS = BulkInsert(JournalEntry)
 
 
 def lock_catalog() -> SerialCounter:
@@ -73,8 +75,8 @@ def record_event(
     return entry
 
 
-def record_events(events: list[dict], *, source: str, counter: SerialCounter | None = None) -> list[JournalEntry]:
-    """Write many journal entries at once, in order; the bulk twin of record_event.
+def record_events(events: list[dict], *, source: str, counter: SerialCounter | None = None) -> list[int]:
+    """Write many journal entries at once, in order; the bulk twin of record_event. Returns their serials.
 
     Each event is a dict with ``project`` (a Project) and ``action``, and
     optionally ``version``, ``filename``, ``data``. Every project's
@@ -88,29 +90,32 @@ def record_events(events: list[dict], *, source: str, counter: SerialCounter | N
     first = counter.value + 1
     counter.value += len(events)
     counter.save(update_fields=["value"])
-    entries = [
-        JournalEntry(
-            serial=first + index,
-            action=event["action"],
-            project_name=event["project"].normalized_name,
-            version=event.get("version", ""),
-            filename=event.get("filename", ""),
-            data=event.get("data") or {},
-            source=source,
-            private_group_id=event["project"].private_group_id,
-        )
-        for index, event in enumerate(events)
-    ]
-    JournalEntry.objects.bulk_create(entries, batch_size=1000)
+    serials = range(first, first + len(events))
+    _JOURNAL_ROWS.insert(
+        {
+            "serial": serial,
+            "action": event["action"],
+            "project_name": event["project"].normalized_name,
+            "version": event.get("version", ""),
+            "filename": event.get("filename", ""),
+            "data": event.get("data") or {},
+            "source": source,
+            "private_group_id": event["project"].private_group_id,
+        }
+        for serial, event in zip(serials, events, strict=True)
+    )
     newest = {}
-    for event, entry in zip(events, entries, strict=True):
-        newest[event["project"].pk] = (event["project"], entry.serial)
+    for event, serial in zip(events, serials, strict=True):
+        newest[event["project"].pk] = (event["project"], serial)
     projects = []
     for project, serial in newest.values():
         project.last_serial = serial
         projects.append(project)
-    Project.objects.bulk_update(projects, ["last_serial"], batch_size=500)
-    return entries
+    if len(projects) == 1:
+        Project.objects.filter(pk=projects[0].pk).update(last_serial=projects[0].last_serial)
+    else:
+        Project.objects.bulk_update(projects, ["last_serial"], batch_size=500)
+    return list(serials)
 
 
 def current_serial() -> int:

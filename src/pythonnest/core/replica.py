@@ -13,6 +13,7 @@ from datetime import datetime
 from django.contrib.auth.models import Group
 
 from pythonnest.core import services
+from pythonnest.core.bulk import BulkInsert
 from pythonnest.core.distributions import canonical_version
 from pythonnest.core.journal import Action, record_event, record_events
 from pythonnest.core.models import (
@@ -26,6 +27,9 @@ from pythonnest.core.queries import chunks
 from pythonnest.storage.local import LocalBlobStore
 
 SOURCE = "import"
+_PROJECT_ROWS = BulkInsert(Project)
+_RELEASE_ROWS = BulkInsert(Release)
+_FILE_ROWS = BulkInsert(File)
 
 
 @dataclass
@@ -128,7 +132,7 @@ def _add_file(project: Project, release: Release, record: dict, store: LocalBlob
     if elsewhere is not None:
         # The file moved to another release: remove it there first.
         services.remove_file(elsewhere.project, elsewhere.filename, store=store, source=SOURCE)
-    file = _file_row(project, release.pk, record)
+    file = File(**_file_values(project.pk, release.pk, record))
     file.save(force_insert=True)
     RemovedFilename.objects.filter(filename=file.filename).delete()
     event = _add_file_event(project, release.version, record)
@@ -182,37 +186,32 @@ class Replica:
         if not records:
             return
         groups = {name: _group(name) for name in {record.get("private_group") for record in records} if name}
-        Project.objects.bulk_create(
-            [
-                Project(
-                    name=record["name"],
-                    normalized_name=record["normalized_name"],
-                    origin=Project.Origin.MIRRORED,
-                    private_group=groups.get(record.get("private_group")),
-                )
-                for record in records
-            ]
+        _PROJECT_ROWS.insert(
+            {
+                "name": record["name"],
+                "normalized_name": record["normalized_name"],
+                "origin": Project.Origin.MIRRORED,
+                "private_group_id": group.pk if (group := groups.get(record.get("private_group"))) else None,
+            }
+            for record in records
         )
-        # Re-read: MySQL's bulk_create does not return primary keys.
+        # The new primary keys, read back by name (MySQL returns none from an insert).
         projects = {
             project.normalized_name: project
             for project in Project.objects.filter(normalized_name__in=[record["normalized_name"] for record in records])
         }
-        Release.objects.bulk_create(
-            [
-                Release(
-                    project=projects[record["normalized_name"]],
-                    version=release["version"],
-                    canonical_version=canonical_version(release["version"]),
-                    created=datetime.fromisoformat(release["created"]),
-                    yanked=release["yanked"],
-                    yanked_reason=release["yanked_reason"],
-                    **_release_values(release),
-                )
-                for record in records
-                for release in record["releases"]
-            ],
-            batch_size=500,
+        _RELEASE_ROWS.insert(
+            {
+                "project_id": projects[record["normalized_name"]].pk,
+                "version": release["version"],
+                "canonical_version": canonical_version(release["version"]),
+                "created": datetime.fromisoformat(release["created"]),
+                "yanked": release["yanked"],
+                "yanked_reason": release["yanked_reason"],
+                **_release_values(release),
+            }
+            for record in records
+            for release in record["releases"]
         )
         release_ids = {
             (project_id, version): pk
@@ -227,7 +226,7 @@ class Replica:
             for release in record["releases"]:
                 release_id = release_ids[(project.pk, canonical_version(release["version"]))]
                 for file in release["files"]:
-                    files.append(_file_row(project, release_id, file))
+                    files.append(_file_values(project.pk, release_id, file))
                     events.append(_add_file_event(project, release["version"], file))
                 if not release["files"]:
                     events.append(_event(project, Action.UPDATE_METADATA, release["version"], {"new_release": True}))
@@ -235,8 +234,8 @@ class Replica:
                     events.append(
                         _event(project, Action.YANK_RELEASE, release["version"], {"reason": release["yanked_reason"]})
                     )
-        File.objects.bulk_create(files, batch_size=1000)
-        for names in chunks(file.filename for file in files):
+        _FILE_ROWS.insert(files)
+        for names in chunks(file["filename"] for file in files):
             RemovedFilename.objects.filter(filename__in=names).delete()
         record_events(events, source=SOURCE)
         self.counts.projects_created += len(records)
@@ -247,24 +246,25 @@ def _event(project: Project, action: str, version: str, data: dict) -> dict:
     return {"project": project, "action": action, "version": version, "data": data}
 
 
-def _file_row(project: Project, release_id: int, record: dict) -> File:
-    return File(
-        project=project,
-        release_id=release_id,
-        filename=record["filename"],
-        packagetype=record["packagetype"],
-        python_version=record["python_version"],
-        size=record["size"],
-        sha256=record["sha256"],
-        md5=record["md5"],
-        blake2_256=record["blake2_256"],
-        upload_time=datetime.fromisoformat(record["upload_time"]),
-        requires_python=record["requires_python"],
-        metadata_sha256=record["metadata_sha256"],
+def _file_values(project_id: int, release_id: int, record: dict) -> dict:
+    """A File row, by field, from a bundle's file record."""
+    return {
+        "project_id": project_id,
+        "release_id": release_id,
+        "filename": record["filename"],
+        "packagetype": record["packagetype"],
+        "python_version": record["python_version"],
+        "size": record["size"],
+        "sha256": record["sha256"],
+        "md5": record["md5"],
+        "blake2_256": record["blake2_256"],
+        "upload_time": datetime.fromisoformat(record["upload_time"]),
+        "requires_python": record["requires_python"],
+        "metadata_sha256": record["metadata_sha256"],
         # A file that came without its bytes answers 404 until a bundle brings them: not a
         # redirect to an upstream the importing side (offline, as a rule) cannot reach.
-        upstream_url=record.get("upstream_url", "") if record.get("blob_included", True) else "",
-    )
+        "upstream_url": record.get("upstream_url", "") if record.get("blob_included", True) else "",
+    }
 
 
 def _add_file_event(project: Project, version: str, record: dict) -> dict:

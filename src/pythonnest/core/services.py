@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from pythonnest.core.bulk import BulkInsert
 from pythonnest.core.distributions import DistributionInfo, canonical_version, inspect_distribution, parse_filename
 from pythonnest.core.exceptions import DuplicateFile, IntegrityFailure, InvalidDistribution, NotFound, ProtectedName
 from pythonnest.core.journal import Action, lock_catalog, record_event, record_events
@@ -24,6 +25,9 @@ from pythonnest.core.models import File, JournalEntry, Project, Release, Removed
 from pythonnest.storage.local import Digests, LocalBlobStore, StagedBlob
 
 logger = logging.getLogger(__name__)
+
+_RELEASE_ROWS = BulkInsert(Release)
+_FILE_ROWS = BulkInsert(File)
 
 
 @dataclass(frozen=True)
@@ -229,53 +233,63 @@ def add_stored_distributions(
                 raise ProtectedName(
                     f"{first.parsed.filename}: {project.name} is a local project; mirrored files never join it"
                 )
-            releases = {release.canonical_version: release for release in Release.objects.filter(project=project)}
+            # (id, version, requires_python) of each release, by canonical version.
+            releases = {
+                canonical: (pk, version, requires_python)
+                for canonical, pk, version, requires_python in Release.objects.filter(project=project).values_list(
+                    "canonical_version", "pk", "version", "requires_python"
+                )
+            }
             # New releases in one insert, each from the metadata of its first file in the batch.
             new_releases = {}
             for item in batch:
                 canonical = canonical_version(item.info.parsed.version)
                 if canonical not in releases and canonical not in new_releases:
-                    new_releases[canonical] = Release(
-                        project=project, canonical_version=canonical, version=item.info.version, **item.info.fields
-                    )
+                    new_releases[canonical] = {
+                        "project_id": project.pk,
+                        "canonical_version": canonical,
+                        "version": item.info.version,
+                        **item.info.fields,
+                    }
             if new_releases:
-                Release.objects.bulk_create(new_releases.values())
-                if connection.features.can_return_rows_from_bulk_insert:
-                    releases.update(new_releases)
-                else:  # older MySQL and MariaDB: read the new primary keys back
-                    releases.update(
-                        (release.canonical_version, release)
-                        for release in Release.objects.filter(project=project, canonical_version__in=list(new_releases))
-                    )
+                _RELEASE_ROWS.insert(new_releases.values())
+                releases.update(
+                    (canonical, (pk, version, requires_python))
+                    for canonical, pk, version, requires_python in Release.objects.filter(
+                        project=project, canonical_version__in=list(new_releases)
+                    ).values_list("canonical_version", "pk", "version", "requires_python")
+                )
             files, events = [], []
             for index, (item, metadata_sha256) in enumerate(zip(batch, metadata_sha256s, strict=True)):
-                info, digests = item.info, item.digests
-                canonical = canonical_version(info.parsed.version)
-                release = releases[canonical]
+                canonical = canonical_version(item.info.parsed.version)
+                release_id, version, requires_python = releases[canonical]
                 new_release = canonical in new_releases
                 # Only the first file of a new release says so, as when files are added one by one.
                 new_releases.pop(canonical, None)
-                file = _new_file(
-                    project,
-                    release,
-                    info,
-                    digests,
+                values = _file_values(
+                    project.pk,
+                    release_id,
+                    requires_python,
+                    item.info,
+                    item.digests,
                     upload_time=item.upload_time,
                     metadata_sha256=metadata_sha256,
                     upstream_url=item.upstream_url,
                 )
-                files.append(file)
+                files.append(values)
                 events.append(
                     {
                         "project": project,
                         "action": Action.ADD_FILE,
-                        "version": release.version,
-                        "filename": file.filename,
-                        "data": _added_file_data(file, new_project=new_project and index == 0, new_release=new_release),
+                        "version": version,
+                        "filename": values["filename"],
+                        "data": _added_file_data(
+                            values, new_project=new_project and index == 0, new_release=new_release
+                        ),
                     }
                 )
-            File.objects.bulk_create(files)
-            entries = record_events(events, source=source, counter=counter)
+            _FILE_ROWS.insert(files)
+            serials = record_events(events, source=source, counter=counter)
     except BaseException as exc:
         # The metadata blobs this batch wrote, unless a catalog row uses them.
         _remove_unreferenced(store, created_blobs)
@@ -284,48 +298,47 @@ def add_stored_distributions(
             if taken is not None:
                 raise DuplicateFile(f"{taken}: a file with this name already exists") from None
         raise
-    logger.info(
-        "added %d file(s) of %s, serials %d to %d", len(files), normalized_name, entries[0].serial, entries[-1].serial
-    )
-    return [entry.serial for entry in entries]
+    logger.info("added %d file(s) of %s, serials %d to %d", len(files), normalized_name, serials[0], serials[-1])
+    return serials
 
 
-def _new_file(
-    project: Project,
-    release: Release,
+def _file_values(
+    project_id: int,
+    release_id: int,
+    release_requires_python: str,
     info: DistributionInfo,
     digests: Digests,
     *,
     upload_time,
     metadata_sha256: str,
     upstream_url: str,
-) -> File:
-    """The File row of a distribution, not saved yet; a file without its own Requires-Python takes the release's."""
+) -> dict:
+    """The File row of a distribution, by field; a file without its own Requires-Python takes the release's."""
     parsed = info.parsed
-    return File(
-        project=project,
-        release=release,
-        filename=parsed.filename,
-        packagetype=parsed.packagetype,
-        python_version=parsed.python_version,
-        size=digests.size,
-        sha256=digests.sha256,
-        md5=digests.md5,
-        blake2_256=digests.blake2_256,
-        upload_time=upload_time or timezone.now(),
-        requires_python=info.fields["requires_python"] or release.requires_python,
-        metadata_sha256=metadata_sha256,
-        upstream_url=upstream_url,
-    )
-
-
-def _added_file_data(file: File, *, new_project: bool, new_release: bool) -> dict:
-    """The journal entry's data for an added file."""
     return {
-        "sha256": file.sha256,
-        "size": file.size,
-        "packagetype": file.packagetype,
-        "python_version": file.python_version,
+        "project_id": project_id,
+        "release_id": release_id,
+        "filename": parsed.filename,
+        "packagetype": parsed.packagetype,
+        "python_version": parsed.python_version,
+        "size": digests.size,
+        "sha256": digests.sha256,
+        "md5": digests.md5,
+        "blake2_256": digests.blake2_256,
+        "upload_time": upload_time or timezone.now(),
+        "requires_python": info.fields["requires_python"] or release_requires_python,
+        "metadata_sha256": metadata_sha256,
+        "upstream_url": upstream_url,
+    }
+
+
+def _added_file_data(file: Mapping, *, new_project: bool, new_release: bool) -> dict:
+    """The journal entry's data for an added file, from its row's values."""
+    return {
+        "sha256": file["sha256"],
+        "size": file["size"],
+        "packagetype": file["packagetype"],
+        "python_version": file["python_version"],
         "new_project": new_project,
         "new_release": new_release,
     }
@@ -390,15 +403,17 @@ def _commit_distribution(
                 canonical_version=canonical_version(parsed.version),
                 defaults={"version": info.version, **info.fields},
             )
-            file = _new_file(
-                project,
-                release,
+            values = _file_values(
+                project.pk,
+                release.pk,
+                release.requires_python,
                 info,
                 staged.digests,
                 upload_time=upload_time,
                 metadata_sha256=metadata_blob.sha256 if metadata_blob else "",
                 upstream_url=upstream_url,
             )
+            file = File(project=project, release=release, **values)
             file.save(force_insert=True)
             entry = record_event(
                 project,
@@ -408,7 +423,7 @@ def _commit_distribution(
                 filename=file.filename,
                 submitted_by=submitted_by,
                 counter=counter,
-                data=_added_file_data(file, new_project=new_project, new_release=new_release),
+                data=_added_file_data(values, new_project=new_project, new_release=new_release),
             )
     except (IntegrityError, DuplicateFile):
         _remove_unreferenced(store, created_blobs)
