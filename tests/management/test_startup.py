@@ -81,6 +81,7 @@ def test_loading_the_command_freezes_start_up_and_turns_the_collector_on_only_if
         ("export", {"pythonnest.management.progress", "pythonnest.bundles.signing"}),
         ("verify-bundle", {"pythonnest.management.progress", "pythonnest.bundles.signing"}),
         ("add", {"pythonnest.management.progress"}),
+        ("update", {"pythonnest.sync.progress", "pythonnest.sync.runner"}),
     ],
 )
 def test_a_command_loads_neither_rich_nor_cryptography_before_it_needs_them(config, command, loaded):

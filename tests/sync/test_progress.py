@@ -6,7 +6,7 @@ import io
 import logging
 import sys
 
-from pythonnest.sync.progress import TerminalReporter
+from pythonnest.sync.terminal import TerminalReporter
 
 
 def test_log_records_go_through_the_bars_console_while_it_is_drawn(capsys):

@@ -14,7 +14,7 @@ from pythonnest.management.base import PythonNestCommand
 from pythonnest.management.progress import on_terminal
 from pythonnest.storage import blob_store
 from pythonnest.sync.options import DEFAULT_URL, DEFAULT_WORKERS, KEYS, SECTION, resolve_options
-from pythonnest.sync.progress import PlainReporter, TerminalReporter
+from pythonnest.sync.progress import PlainReporter
 from pythonnest.sync.runner import run_update
 
 MAX_LISTED_FAILURES = 20
@@ -159,6 +159,8 @@ class Command(PythonNestCommand):
         verbosity = options["verbosity"]
         terminal = on_terminal(disabled=not update_options.progress)
         if terminal:
+            from pythonnest.sync.terminal import TerminalReporter  # loads rich: only to draw a bar
+
             reporter = TerminalReporter(sys.stderr, verbosity)
         else:
             reporter = PlainReporter(self.stdout, self.stderr, verbosity)
