@@ -3,8 +3,8 @@
 ``QuerySet.bulk_create`` builds a model instance for every row and compiles
 a placeholder and a prepared value for every cell, each time. For the
 catalog writes of ``update`` and of a first ``import``, which add thousands
-of files, releases and journal entries, that was most of their cost: 70% of
-a batch of twenty files (docs/performance.md, "twelfth pass").
+of files, releases and journal entries, that was half of their cost
+(docs/performance.md, "twelfth pass").
 
 ``BulkInsert`` writes the same rows as ``bulk_create`` would:
 - every value goes through its field's ``get_db_prep_save``, as the ORM
