@@ -116,7 +116,7 @@ def test_bytes_replaced_under_the_same_name_are_followed(fake_index, update, tmp
 
 
 @pytest.mark.parametrize("json_pages", [True, False], ids=["pep691", "pep503"])
-def test_an_upstream_metadata_file_unlike_the_wheels_is_served_as_the_upstream_gave_it(
+def test_an_upstream_metadata_file_unlike_the_wheels_is_served_and_read_as_the_upstream_gave_it(
     fake_index, update, store, client, tmp_path, json_pages
 ):
     """As on PyPI, the PEP 658 file is the index's, with its digest, even where it differs from the wheel's METADATA."""
@@ -145,6 +145,10 @@ def test_an_upstream_metadata_file_unlike_the_wheels_is_served_as_the_upstream_g
     assert response.status_code == 200
     assert (b"".join(response.streaming_content) if response.streaming else response.content) == served
     assert fake_index.count(f"/files/{wheel.name}.metadata") == 1
+    # The release says what pip reads from that file: its dependencies and summary.
+    release = Release.objects.get(version="1.0")
+    assert (release.summary, release.requires_dist) == ("from the index", ["gamma>=2"])
+    assert client.get("/pypi/alpha/1.0/json").json()["info"]["requires_dist"] == ["gamma>=2"]
     # Where the index's file is the wheel's own, it is taken from the wheel, not fetched.
     assert fake_index.count(f"/files/{same.name}.metadata") == 0
     assert File.objects.get(filename=same.name).metadata_sha256 == hashlib.sha256(wheel_metadata(same)).hexdigest()

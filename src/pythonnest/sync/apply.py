@@ -167,7 +167,11 @@ def fetch_file(
     # The bytes are the upstream's to the last bit (their sha256 says so):
     # reading the metadata is enough, without re-checking every member's CRC.
     info = inspect_distribution(store.path_for(digests.sha256), file.filename, verify_archive=False)
-    metadata = _upstream_metadata(client, file, info)
+    metadata, fields = _upstream_metadata(client, file, info)
+    if fields is not None:
+        # What pip reads (PEP 658) is what the release says: its dependencies,
+        # Requires-Python and the rest come from the upstream's file too.
+        info = replace(info, fields=fields)
     if metadata is not None or info.offers_core_metadata:
         # Stored here rather than by the catalog write, which runs in the
         # main thread, one file at a time.
@@ -177,11 +181,16 @@ def fetch_file(
     return FetchedFile(file, info, digests, metadata, downloaded)
 
 
-def _upstream_metadata(client: UpstreamClient, file: UpstreamFile, info: DistributionInfo) -> bytes | None:
-    """The upstream's PEP 658 file, when it differs from the metadata inside the distribution."""
+def _upstream_metadata(
+    client: UpstreamClient, file: UpstreamFile, info: DistributionInfo
+) -> tuple[bytes | None, dict | None]:
+    """The upstream's PEP 658 file and the release fields it gives, when it differs from the distribution's.
+
+    (None, None) when the upstream offers none, or the same bytes.
+    """
     expected = file.metadata_sha256
     if not expected or hashlib.sha256(info.metadata_bytes).hexdigest() == expected:
-        return None
+        return None, None
 
     def consume(chunks: Iterator[bytes]) -> bytes:
         data = bytearray()
@@ -194,8 +203,8 @@ def _upstream_metadata(client: UpstreamClient, file: UpstreamFile, info: Distrib
         return bytes(data)
 
     metadata = client.download(file.url + ".metadata", consume)
-    parse_metadata(metadata, info.parsed)
-    return metadata
+    _name, _version, fields = parse_metadata(metadata, info.parsed)
+    return metadata, fields
 
 
 _REFUSED = object()
