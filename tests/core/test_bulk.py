@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from pythonnest.core import bulk
-from pythonnest.core.bulk import BulkInsert
+from pythonnest.core.bulk import BulkInsert, BulkUpdate
 from pythonnest.core.models import File, JournalEntry, Project, Release
 
 pytestmark = pytest.mark.django_db
@@ -110,3 +110,25 @@ def test_a_unique_key_taken_is_an_integrity_error_and_the_statement_writes_nothi
     with pytest.raises(IntegrityError), transaction.atomic():
         inserter.insert([release_values(project, "3.0"), release_values(project, "1.0")])
     assert list(Release.objects.values_list("version", flat=True)) == ["1.0"]
+
+
+def test_bulk_update_sets_one_column_of_the_rows_named_in_one_statement():
+    projects = [Project.objects.create(name=f"P{number}", normalized_name=f"p{number}") for number in range(4)]
+    with CaptureQueriesContext(connection) as queries:
+        BulkUpdate(Project, "last_serial").update([(projects[0].pk, 7), (projects[2].pk, 2**40)])
+    assert len(queries) == 1
+    assert list(Project.objects.order_by("normalized_name").values_list("last_serial", "name")) == [
+        (7, "P0"),
+        (0, "P1"),
+        (2**40, "P2"),
+        (0, "P3"),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        BulkUpdate(Project, "last_serial").update([])
+    assert len(queries) == 0
+
+
+@pytest.mark.parametrize("attname", ["colour", "id"])
+def test_bulk_update_takes_a_column_that_is_not_the_key(attname):
+    with pytest.raises(TypeError, match=f"Project has no column {attname} to update"):
+        BulkUpdate(Project, attname)

@@ -123,3 +123,42 @@ class BulkInsert:
                 cursor.executemany(statement, values)
                 count += len(values)
         return count
+
+
+class BulkUpdate:
+    """``UPDATE`` of one column of many rows of ``model``, by primary key, run with ``executemany``.
+
+    The twin of BulkInsert for ``bulk_update``, which writes one ``CASE``
+    with a branch per row and resolves every branch as an expression: for
+    the 500 projects of a first import's batch, a tenth of its journal
+    writes.
+    """
+
+    def __init__(self, model: type[models.Model], attname: str) -> None:
+        self.model = model
+        self.field = next((field for field in model._meta.concrete_fields if field.attname == attname), None)
+        if self.field is None or self.field.primary_key:
+            raise TypeError(f"{model.__name__} has no column {attname} to update")
+        self._statements: dict[tuple[str, str], str] = {}
+
+    def _statement(self, connection) -> str:
+        key = (connection.alias, connection.vendor)
+        statement = self._statements.get(key)
+        if statement is None:
+            quote = connection.ops.quote_name
+            meta = self.model._meta
+            statement = (
+                f"UPDATE {quote(meta.db_table)} SET {quote(self.field.column)} = %s WHERE {quote(meta.pk.column)} = %s"
+            )
+            self._statements[key] = statement
+        return statement
+
+    def update(self, pairs: Iterable[tuple[object, object]]) -> None:
+        """Set the column to each value for the row of each primary key, in the current transaction."""
+        connection = connections[router.db_for_write(self.model)]
+        statement = self._statement(connection)
+        prepare = self.field.get_db_prep_save
+        values = [(prepare(value, connection), pk) for pk, value in pairs]
+        if values:
+            with connection.cursor() as cursor:
+                cursor.executemany(statement, values)

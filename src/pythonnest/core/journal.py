@@ -11,7 +11,7 @@ import logging
 
 from django.db import transaction
 
-from pythonnest.core.bulk import BulkInsert
+from pythonnest.core.bulk import BulkInsert, BulkUpdate
 from pythonnest.core.models import JournalEntry, Project, SerialCounter
 
 logger = logging.getLogger(__name__)
@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 Action = JournalEntry.Action
 SERIAL_COUNTER_ID = 1
 _JOURNAL_ROWS = BulkInsert(JournalEntry)
+_LAST_SERIALS = BulkUpdate(Project, "last_serial")
 
 
 def lock_catalog() -> SerialCounter:
@@ -107,14 +108,9 @@ def record_events(events: list[dict], *, source: str, counter: SerialCounter | N
     newest = {}
     for event, serial in zip(events, serials, strict=True):
         newest[event["project"].pk] = (event["project"], serial)
-    projects = []
     for project, serial in newest.values():
         project.last_serial = serial
-        projects.append(project)
-    if len(projects) == 1:
-        Project.objects.filter(pk=projects[0].pk).update(last_serial=projects[0].last_serial)
-    else:
-        Project.objects.bulk_update(projects, ["last_serial"], batch_size=500)
+    _LAST_SERIALS.update((pk, serial) for pk, (_project, serial) in newest.items())
     return list(serials)
 
 
