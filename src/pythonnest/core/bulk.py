@@ -50,11 +50,29 @@ def _expected_type(field: models.Field) -> type | None:
     return expected
 
 
-class BulkInsert:
-    """``INSERT`` of many rows of ``model``; rows are mappings of field attnames to values."""
+class _Statement:
+    """A statement of ``model``'s table, written once per database (its names quoted as that database wants)."""
 
     def __init__(self, model: type[models.Model]) -> None:
         self.model = model
+        self._statements: dict[tuple[str, str], str] = {}
+
+    def _write(self, quote: Callable[[str], str]) -> str:
+        raise NotImplementedError
+
+    def _statement(self, connection) -> str:
+        key = (connection.alias, connection.vendor)
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = self._statements[key] = self._write(connection.ops.quote_name)
+        return statement
+
+
+class BulkInsert(_Statement):
+    """``INSERT`` of many rows of ``model``; rows are mappings of field attnames to values."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        super().__init__(model)
         self.fields = [
             field
             for field in model._meta.concrete_fields
@@ -63,18 +81,11 @@ class BulkInsert:
         for field in self.fields:
             if hasattr(field, "get_placeholder"):
                 raise TypeError(f"{model.__name__}.{field.name} needs a placeholder of its own")
-        self._statements: dict[tuple[str, str], str] = {}
 
-    def _statement(self, connection) -> str:
-        key = (connection.alias, connection.vendor)
-        statement = self._statements.get(key)
-        if statement is None:
-            quote = connection.ops.quote_name
-            columns = ", ".join(quote(field.column) for field in self.fields)
-            placeholders = ", ".join(["%s"] * len(self.fields))
-            statement = f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) VALUES ({placeholders})"
-            self._statements[key] = statement
-        return statement
+    def _write(self, quote: Callable[[str], str]) -> str:
+        columns = ", ".join(quote(field.column) for field in self.fields)
+        placeholders = ", ".join(["%s"] * len(self.fields))
+        return f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) VALUES ({placeholders})"
 
     def _converters(self, connection) -> list[tuple[str, Callable[[object], object], Callable[[], object]]]:
         """For each field: its attname, what makes a value a database value, and its default."""
@@ -125,7 +136,7 @@ class BulkInsert:
         return count
 
 
-class BulkUpdate:
+class BulkUpdate(_Statement):
     """``UPDATE`` of one column of many rows of ``model``, by primary key, run with ``executemany``.
 
     The twin of BulkInsert for ``bulk_update``, which writes one ``CASE``
@@ -135,23 +146,14 @@ class BulkUpdate:
     """
 
     def __init__(self, model: type[models.Model], attname: str) -> None:
-        self.model = model
+        super().__init__(model)
         self.field = next((field for field in model._meta.concrete_fields if field.attname == attname), None)
         if self.field is None or self.field.primary_key:
             raise TypeError(f"{model.__name__} has no column {attname} to update")
-        self._statements: dict[tuple[str, str], str] = {}
 
-    def _statement(self, connection) -> str:
-        key = (connection.alias, connection.vendor)
-        statement = self._statements.get(key)
-        if statement is None:
-            quote = connection.ops.quote_name
-            meta = self.model._meta
-            statement = (
-                f"UPDATE {quote(meta.db_table)} SET {quote(self.field.column)} = %s WHERE {quote(meta.pk.column)} = %s"
-            )
-            self._statements[key] = statement
-        return statement
+    def _write(self, quote: Callable[[str], str]) -> str:
+        meta = self.model._meta
+        return f"UPDATE {quote(meta.db_table)} SET {quote(self.field.column)} = %s WHERE {quote(meta.pk.column)} = %s"
 
     def update(self, pairs: Iterable[tuple[object, object]]) -> None:
         """Set the column to each value for the row of each primary key, in the current transaction."""

@@ -105,12 +105,11 @@ def record_events(events: list[dict], *, source: str, counter: SerialCounter | N
         }
         for serial, event in zip(serials, events, strict=True)
     )
+    # Serials rise: the last one given to a project is its newest.
     newest = {}
     for event, serial in zip(events, serials, strict=True):
-        newest[event["project"].pk] = (event["project"], serial)
-    for project, serial in newest.values():
-        project.last_serial = serial
-    _LAST_SERIALS.update((pk, serial) for pk, (_project, serial) in newest.items())
+        event["project"].last_serial = newest[event["project"].pk] = serial
+    _LAST_SERIALS.update(newest.items())
     return list(serials)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from pythonnest.core.bulk import BulkInsert
@@ -233,13 +234,7 @@ def add_stored_distributions(
                 raise ProtectedName(
                     f"{first.parsed.filename}: {project.name} is a local project; mirrored files never join it"
                 )
-            # (id, version, requires_python) of each release, by canonical version.
-            releases = {
-                canonical: (pk, version, requires_python)
-                for canonical, pk, version, requires_python in Release.objects.filter(project=project).values_list(
-                    "canonical_version", "pk", "version", "requires_python"
-                )
-            }
+            releases = _release_heads(Release.objects.filter(project=project))
             # New releases in one insert, each from the metadata of its first file in the batch.
             new_releases = {}
             for item in batch:
@@ -254,10 +249,7 @@ def add_stored_distributions(
             if new_releases:
                 _RELEASE_ROWS.insert(new_releases.values())
                 releases.update(
-                    (canonical, (pk, version, requires_python))
-                    for canonical, pk, version, requires_python in Release.objects.filter(
-                        project=project, canonical_version__in=list(new_releases)
-                    ).values_list("canonical_version", "pk", "version", "requires_python")
+                    _release_heads(Release.objects.filter(project=project, canonical_version__in=list(new_releases)))
                 )
             files, events = [], []
             for index, (item, metadata_sha256) in enumerate(zip(batch, metadata_sha256s, strict=True)):
@@ -300,6 +292,16 @@ def add_stored_distributions(
         raise
     logger.info("added %d file(s) of %s, serials %d to %d", len(files), normalized_name, serials[0], serials[-1])
     return serials
+
+
+def _release_heads(releases: QuerySet) -> dict[str, tuple[int, str, str]]:
+    """(id, version, requires_python) of each release, by canonical version: what a file row needs of it."""
+    return {
+        canonical: (pk, version, requires_python)
+        for canonical, pk, version, requires_python in releases.values_list(
+            "canonical_version", "pk", "version", "requires_python"
+        )
+    }
 
 
 def _file_values(
