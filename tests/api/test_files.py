@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from pythonnest.core.models import File
 from pythonnest.core.services import add_distribution_path
@@ -33,6 +35,16 @@ def test_download_streams_the_exact_bytes(client, wheel, data_dir):
     assert response["Content-Length"] == str(wheel.size)
     assert response["ETag"] == f'"{wheel.sha256}"'
     assert "immutable" in response["Cache-Control"]
+
+
+def test_a_download_reads_its_file_in_one_query(client, wheel, store, data_dir):
+    add_distribution_path(data_dir / "six-1.16.0.tar.gz", store=store)
+    for url in (file_url(wheel), file_url(wheel, ".metadata"), file_url(File.objects.get(filename__endswith=".gz"))):
+        with CaptureQueriesContext(connection) as context:
+            response = client.get(url)
+        assert response.status_code == 200
+        assert len(context.captured_queries) == 1, [query["sql"] for query in context.captured_queries]
+        read(response)
 
 
 def test_core_metadata_file_is_served(client, wheel):
