@@ -42,6 +42,45 @@ def test_staged_bytes_are_invisible_until_committed(tmp_path):
     assert incoming(store) == []
 
 
+def test_staging_files_are_private_and_a_taken_name_is_skipped(tmp_path):
+    store = LocalBlobStore(tmp_path)
+    first = store.stage_bytes(b"first", sync=False)
+    assert first.path.parent == store.temporary_dir
+    assert first.path.stat().st_mode & 0o777 == 0o600
+    # A file left at the name that comes next (a writer that died) is neither reused nor touched.
+    prefix, _, number = first.path.name.rpartition("-")
+    squatter = store.temporary_dir / f"{prefix}-{int(number) + 1}"
+    squatter.write_bytes(b"left behind")
+    second = store.stage_bytes(b"second", sync=False)
+    assert second.path not in (first.path, squatter)
+    assert squatter.read_bytes() == b"left behind"
+    assert second.path.read_bytes() == b"second"
+    assert first.commit() and second.commit()
+    assert incoming(store) == [squatter]
+
+
+def test_staging_files_from_many_threads_never_share_a_name(tmp_path):
+    store = LocalBlobStore(tmp_path)
+    staged, errors = [], []
+
+    def stage(thread: int) -> None:
+        try:
+            for index in range(50):
+                staged.append(store.stage_bytes(f"{thread}-{index}".encode(), sync=False))
+        except Exception as exc:  # reported below, with the thread's other failures
+            errors.append(exc)
+
+    threads = [threading.Thread(target=stage, args=(thread,)) for thread in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len({blob.path for blob in staged}) == 400
+    assert all(blob.commit() for blob in staged)
+    assert incoming(store) == []
+
+
 def test_identical_content_shares_one_blob(tmp_path):
     store = LocalBlobStore(tmp_path)
     first = store.stage_bytes(b"same")

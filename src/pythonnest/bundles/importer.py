@@ -14,6 +14,7 @@ finishes the job. A bundle already imported is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -415,7 +416,7 @@ def stage_blobs(
             os.close(blob.fd)
         if staged is not None:
             try:
-                index.set_staged(blob.sha256, str(staged.path))
+                index.set_staged(blob.sha256, staged.path_text)
             except BaseException:
                 staged.discard()
                 raise
@@ -459,7 +460,7 @@ def stage_blobs(
                         sync=False,
                         background_write=size >= BACKGROUND_WRITE_SIZE,
                     )
-                    index.set_staged(sha256, str(blob.path))
+                    index.set_staged(sha256, blob.path_text)
             except (IntegrityFailure, *TAR_ERRORS) as exc:
                 raise _blob_refused(sha256, where, exc) from exc
             on_blob(size)
@@ -494,7 +495,8 @@ def stage_blobs(
 def _discard_staged(index: BundleIndex) -> None:
     for batch in index.staged_batches():
         for _, path, _ in batch:
-            Path(path).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
     index.clear_staged()
 
 
@@ -607,8 +609,11 @@ def _store_blobs(facts: ManifestFacts, store: LocalBlobStore, summary: ImportSum
                 if store.adopt(path, sha256):
                     summary.blobs_stored += 1
                     summary.blob_bytes += size
-    finally:
+    except BaseException:
         _discard_staged(facts.index)
+        raise
+    # Each staged file is in place now, or was removed because its blob already was.
+    facts.index.clear_staged()
     # Every blob on disk before the catalog points at any of them.
     store.sync()
 

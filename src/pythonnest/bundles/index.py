@@ -22,14 +22,22 @@ CACHE_KIB = 8192
 class _ScratchDatabase:
     """A scratch SQLite database, thrown away with its folder: no journal, no fsync, a bounded cache.
 
-    ``path`` None keeps it in memory (small bundles, tests).
+    ``path`` None keeps it in memory (small bundles, tests). Its one
+    connection holds the file's lock and one transaction for its whole life:
+    a scratch database has nothing to make durable, and a transaction per
+    statement (taking and dropping the file's locks, writing its pages out)
+    cost an import several statements per blob: 1.5 s for 20,000 blobs'
+    staging marks, against 0.2 s in one transaction. When the transaction
+    outgrows the page cache, SQLite writes pages out, so memory stays bounded.
     """
 
     def __init__(self, path: Path | None, schema: str) -> None:
         self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
         self._db.executescript(
-            f"PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -{CACHE_KIB};" + schema
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE; "
+            f"PRAGMA cache_size = -{CACHE_KIB};" + schema
         )
+        self._db.execute("BEGIN")
 
     def _walk(self, query: str, size: int = BATCH) -> Iterator[list[tuple]]:
         """Batches of rows in key order; ``query`` selects the key first, and takes the last key seen and a limit.
@@ -45,6 +53,9 @@ class _ScratchDatabase:
             last = rows[-1][0]
 
     def close(self) -> None:
+        # Without a journal a rollback is undefined: end the transaction as it stands.
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
         self._db.close()
 
 

@@ -23,7 +23,7 @@ from pythonnest.core.models import (
     Release,
     RemovedFilename,
 )
-from pythonnest.core.queries import chunks
+from pythonnest.core.queries import chunks, find_project
 from pythonnest.storage.local import LocalBlobStore
 
 SOURCE = "import"
@@ -165,7 +165,8 @@ class Replica:
         self._new: list[dict] = []
 
     def apply(self, record: dict) -> None:
-        if Project.objects.filter(normalized_name=record["normalized_name"]).exists():
+        # Precompiled: a first import asks this of every project it brings.
+        if find_project(record["normalized_name"]) is not None:
             self._flush()
             apply_project(record, store=self.store, counts=self.counts)
             return

@@ -12,11 +12,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
+import itertools
 import mmap
 import os
 import re
+import secrets
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -47,6 +48,17 @@ class Digests:
     md5: str
     blake2_256: str
     size: int
+
+
+# How a staging file is opened: as tempfile.mkstemp opens its files.
+_TEMPORARY_FLAGS = (
+    os.O_RDWR
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 
 
 class _Hasher:
@@ -216,13 +228,20 @@ def _checked_digests(hasher: _Hasher, expected_sha256: str | None, expected_size
     return digests
 
 
+def _unlink_if_there(path: str | Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 class StagedBlob:
     """Bytes written and hashed in a temporary file, not yet in the store."""
 
     # An import stages one per blob of a bundle, 100,000 and more: keep them small.
     __slots__ = ("store", "_path", "digests", "_done")
 
-    def __init__(self, store: LocalBlobStore, path: Path, digests: Digests) -> None:
+    def __init__(self, store: LocalBlobStore, path: str | Path, digests: Digests) -> None:
         self.store = store
         self._path = str(path)
         self.digests = digests
@@ -231,6 +250,11 @@ class StagedBlob:
     @property
     def path(self) -> Path:
         return Path(self._path)
+
+    @property
+    def path_text(self) -> str:
+        """``path`` as a string, without building a Path (an import records one per blob)."""
+        return self._path
 
     @property
     def sha256(self) -> str:
@@ -246,7 +270,7 @@ class StagedBlob:
     def discard(self) -> None:
         if not self._done:
             self._done = True
-            self.path.unlink(missing_ok=True)
+            _unlink_if_there(self._path)
 
     def __enter__(self) -> StagedBlob:
         return self
@@ -264,6 +288,11 @@ class LocalBlobStore:
         # string path skips pathlib's parsing, four times its cost.
         self._root_text = str(self.root)
         self.temporary_dir = self.root / ".incoming"
+        self._temporary_text = str(self.temporary_dir)
+        # Staging files' names: unique to this store object (the process id and
+        # random bits) and then numbered; next() on a count is atomic under the GIL.
+        self._temporary_token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._temporary_numbers = itertools.count()
         self._temporary_ready = False
         # Each thread that stages gets a writer thread of its own (an import stages in several).
         self._writers = threading.local()
@@ -329,7 +358,7 @@ class LocalBlobStore:
                     start_writeback(handle.fileno(), 0, hasher.size)
             digests = _checked_digests(hasher, expected_sha256, expected_size)
         except BaseException:
-            path.unlink(missing_ok=True)
+            _unlink_if_there(path)
             raise
         return StagedBlob(self, path, digests)
 
@@ -387,18 +416,30 @@ class LocalBlobStore:
             if copying is not None:
                 wait([copying])
             os.close(fd)
-            path.unlink(missing_ok=True)
+            _unlink_if_there(path)
             raise
         os.close(fd)
         return StagedBlob(self, path, digests)
 
-    def _temporary(self, prefix: str) -> tuple[int, Path]:
-        """A new temporary file beside the store, open for reading and writing: (descriptor, path)."""
+    def _temporary(self, prefix: str) -> tuple[int, str]:
+        """A new temporary file beside the store, open for reading and writing: (descriptor, path).
+
+        Created as ``tempfile.mkstemp`` creates its files (exclusively, mode
+        0600, not through a symlink), but named by this store's token and a
+        counter instead of eight random letters: an import stages every blob
+        of a bundle, and mkstemp's names cost a third of each file's creation
+        (64 µs against 40 µs per file here). A name already taken, by a writer
+        that died, is skipped.
+        """
         if not self._temporary_ready:
             self.temporary_dir.mkdir(parents=True, exist_ok=True)
             self._temporary_ready = True
-        fd, name = tempfile.mkstemp(dir=self.temporary_dir, prefix=prefix)
-        return fd, Path(name)
+        while True:
+            path = f"{self._temporary_text}{os.sep}{prefix}{self._temporary_token}-{next(self._temporary_numbers)}"
+            try:
+                return os.open(path, _TEMPORARY_FLAGS, 0o600), path
+            except FileExistsError:
+                continue
 
     def _writer_thread(self) -> ThreadPoolExecutor:
         writer = getattr(self._writers, "executor", None)
@@ -457,9 +498,10 @@ class LocalBlobStore:
 
         An import keeps only the paths of what it staged, not a StagedBlob per blob.
         """
-        target = self.path_for(sha256)
-        if target.exists():
-            Path(staged_path).unlink(missing_ok=True)
+        # String paths: an import adopts every blob of a bundle, and pathlib's parsing cost more than the rename.
+        target = os.path.join(self._root_text, self.relative_path(sha256))
+        if os.path.exists(target):
+            _unlink_if_there(staged_path)
             return False
         try:
             os.replace(staged_path, target)
@@ -467,7 +509,7 @@ class LocalBlobStore:
             # The first blob of its folder (most folders exist after a few thousand blobs).
             if not os.path.exists(staged_path):
                 raise
-            target.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
             os.replace(staged_path, target)
         return True
 
