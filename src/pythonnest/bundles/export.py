@@ -337,7 +337,7 @@ def write_bundle(
             writer.add_bytes(SIGNATURE, signature.to_bytes())
         for sha256, size in plan.blobs:
             try:
-                writer.add_blob(sha256, store.path_for(sha256), size)
+                writer.add_blob(sha256, store.path_text(sha256), size)
             except FileNotFoundError as exc:
                 raise BundleError(f"blob {sha256} vanished from the store during the export") from exc
             on_blob(size)

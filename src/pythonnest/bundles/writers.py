@@ -85,6 +85,8 @@ class DirectoryWriter:
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise BundleError(f"{path} already exists and is not an empty folder")
         self.staging = path.parent / f".{path.name}.partial-{os.getpid()}"
+        # A string: every blob of the bundle is written there.
+        self._blob_folder = str(self.staging / BLOB_DIRECTORY)
         try:
             shutil.rmtree(self.staging, ignore_errors=True)
             (self.staging / BLOB_DIRECTORY).mkdir(parents=True)
@@ -97,9 +99,8 @@ class DirectoryWriter:
     def add_file(self, name: str, source: Path) -> None:
         shutil.copyfile(source, self.staging / name)
 
-    def add_blob(self, sha256: str, source: Path, size: int) -> None:
-        target = self.staging / BLOB_DIRECTORY / sha256
-        with source.open("rb") as reader, target.open("wb") as writer:
+    def add_blob(self, sha256: str, source: str | Path, size: int) -> None:
+        with open(source, "rb") as reader, open(f"{self._blob_folder}{os.sep}{sha256}", "wb") as writer:
             _copy_blob(sha256, reader, writer, size)
 
     def finish(self) -> list[Path]:
@@ -226,9 +227,9 @@ class ArchiveWriter:
         with source.open("rb") as stream:
             self._member(name, stream, source.stat().st_size)
 
-    def add_blob(self, sha256: str, source: Path, size: int) -> None:
+    def add_blob(self, sha256: str, source: str | Path, size: int) -> None:
         self._enter_volume()
-        with source.open("rb") as stream:
+        with open(source, "rb") as stream:
             # The header as tarfile makes it, the bytes copied by the kernel, then
             # the padding to a block; tarfile's offset follows, for its end marker.
             # (TarFile.addfile would want the bytes as a stream.)

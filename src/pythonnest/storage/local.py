@@ -306,8 +306,12 @@ class LocalBlobStore:
     def path_for(self, sha256: str) -> Path:
         return self.root / self.relative_path(sha256)
 
+    def path_text(self, sha256: str) -> str:
+        """``path_for`` as a string: for the loops over every blob of a bundle, where pathlib's parsing shows."""
+        return f"{self._root_text}{os.sep}{self.relative_path(sha256)}"
+
     def exists(self, sha256: str) -> bool:
-        return os.path.isfile(os.path.join(self._root_text, self.relative_path(sha256)))
+        return os.path.isfile(self.path_text(sha256))
 
     def open(self, sha256: str) -> BinaryIO:
         """Open a blob for reading; raises FileNotFoundError when it is missing."""
@@ -499,7 +503,7 @@ class LocalBlobStore:
         An import keeps only the paths of what it staged, not a StagedBlob per blob.
         """
         # String paths: an import adopts every blob of a bundle, and pathlib's parsing cost more than the rename.
-        target = os.path.join(self._root_text, self.relative_path(sha256))
+        target = self.path_text(sha256)
         if os.path.exists(target):
             _unlink_if_there(staged_path)
             return False
