@@ -69,3 +69,27 @@ def test_sorted_names_and_blob_lists_outgrow_their_cache(tmp_path, small_cache):
     assert len(blob_list) == 10_000
     assert list(blob_list) == sorted((digest(number), number) for number in range(10_000))
     blob_list.close()
+
+
+def test_closing_never_raises_over_the_error_being_handled(tmp_path):
+    bundle_index = BundleIndex(tmp_path / "index.sqlite3")
+    bundle_index.add_blob(digest(1), 1)
+
+    class FailingCommit:
+        """The connection of a full disk: COMMIT fails."""
+
+        def __init__(self, database: sqlite3.Connection) -> None:
+            self.database = database
+            self.in_transaction = True
+
+        def execute(self, statement: str):
+            raise sqlite3.OperationalError("database or disk is full")
+
+        def close(self) -> None:
+            self.database.close()
+
+    database = bundle_index._db
+    bundle_index._db = FailingCommit(database)
+    bundle_index.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        database.execute("SELECT 1")

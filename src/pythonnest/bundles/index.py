@@ -53,10 +53,16 @@ class _ScratchDatabase:
             last = rows[-1][0]
 
     def close(self) -> None:
-        # Without a journal a rollback is undefined: end the transaction as it stands.
-        if self._db.in_transaction:
-            self._db.execute("COMMIT")
-        self._db.close()
+        # Without a journal a rollback is undefined: end the transaction as it stands. The
+        # database is thrown away next, and a failure here (a full disk) must not hide the
+        # error an import or an export is closing on.
+        try:
+            if self._db.in_transaction:
+                self._db.execute("COMMIT")
+        except sqlite3.Error:
+            pass
+        finally:
+            self._db.close()
 
 
 class BundleIndex(_ScratchDatabase):
