@@ -14,7 +14,6 @@ finishes the job. A bundle already imported is a no-op.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import logging
@@ -52,7 +51,7 @@ from pythonnest.core.exceptions import BundleError, BundleGap, IntegrityFailure,
 from pythonnest.core.journal import lock_catalog
 from pythonnest.core.models import RELEASE_METADATA_FIELDS, File, Project, Release, SyncState
 from pythonnest.core.names import is_valid_name
-from pythonnest.storage.local import CHUNK_SIZE, LocalBlobStore
+from pythonnest.storage.local import CHUNK_SIZE, LocalBlobStore, unlink_if_there
 
 logger = logging.getLogger(__name__)
 _HASHED_FIELD = re.compile(r"^[0-9a-f]*\Z")
@@ -495,8 +494,7 @@ def stage_blobs(
 def _discard_staged(index: BundleIndex) -> None:
     for batch in index.staged_batches():
         for _, path, _ in batch:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            unlink_if_there(path)
     index.clear_staged()
 
 

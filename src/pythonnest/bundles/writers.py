@@ -85,11 +85,12 @@ class DirectoryWriter:
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise BundleError(f"{path} already exists and is not an empty folder")
         self.staging = path.parent / f".{path.name}.partial-{os.getpid()}"
+        blob_folder = self.staging / BLOB_DIRECTORY
         # A string: every blob of the bundle is written there.
-        self._blob_folder = str(self.staging / BLOB_DIRECTORY)
+        self._blob_folder = str(blob_folder)
         try:
             shutil.rmtree(self.staging, ignore_errors=True)
-            (self.staging / BLOB_DIRECTORY).mkdir(parents=True)
+            blob_folder.mkdir(parents=True)
         except OSError as exc:
             raise BundleError(f"cannot create {self.staging}: {exc.strerror}") from exc
 

@@ -228,7 +228,8 @@ def _checked_digests(hasher: _Hasher, expected_sha256: str | None, expected_size
     return digests
 
 
-def _unlink_if_there(path: str | Path) -> None:
+def unlink_if_there(path: str | Path) -> None:
+    """Remove ``path``; a file that is already gone is not an error."""
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -270,7 +271,7 @@ class StagedBlob:
     def discard(self) -> None:
         if not self._done:
             self._done = True
-            _unlink_if_there(self._path)
+            unlink_if_there(self._path)
 
     def __enter__(self) -> StagedBlob:
         return self
@@ -362,7 +363,7 @@ class LocalBlobStore:
                     start_writeback(handle.fileno(), 0, hasher.size)
             digests = _checked_digests(hasher, expected_sha256, expected_size)
         except BaseException:
-            _unlink_if_there(path)
+            unlink_if_there(path)
             raise
         return StagedBlob(self, path, digests)
 
@@ -420,7 +421,7 @@ class LocalBlobStore:
             if copying is not None:
                 wait([copying])
             os.close(fd)
-            _unlink_if_there(path)
+            unlink_if_there(path)
             raise
         os.close(fd)
         return StagedBlob(self, path, digests)
@@ -505,7 +506,7 @@ class LocalBlobStore:
         # String paths: an import adopts every blob of a bundle, and pathlib's parsing cost more than the rename.
         target = self.path_text(sha256)
         if os.path.exists(target):
-            _unlink_if_there(staged_path)
+            unlink_if_there(staged_path)
             return False
         try:
             os.replace(staged_path, target)
