@@ -116,3 +116,47 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(server_factory, index):
         "shell", "-c", "from pythonnest.core.models import UpdateLock; print(repr(UpdateLock.objects.get().owner))"
     )
     assert lock.stdout.strip().splitlines()[-1] == "''"
+
+
+def test_an_error_before_the_run_leaves_no_bar_behind(mirror, index, tmp_path):
+    # The bar is drawn from the start; a requirements file is read after
+    # that, and one that cannot be read stops the command before the run.
+    missing = tmp_path / "missing.txt"
+    code, output = run_in_terminal(
+        [MANAGE, "update", "--url", index.url, "--requirements", str(missing)],
+        terminal_environment(mirror.environment()),
+    )
+    assert code == 2, output
+    # The cursor the bar hid is shown again, and the error is the last thing on the screen.
+    assert "\x1b[?25l" in output
+    assert output.rindex("\x1b[?25h") > output.rindex("\x1b[?25l")
+    shown = screen(output)
+    assert not any(glyph in line for line in shown for glyph in BAR_GLYPHS), shown
+    assert str(missing) in shown[-1], shown
+    assert index.requests == []
+
+
+def test_sigterm_stops_as_cleanly_as_ctrl_c(server_factory, index):
+    # systemd stops a unit with SIGTERM (docs/mirroring.md runs update from a timer).
+    mirror = server_factory("stopped-by-sigterm")
+    index.file_delay = 0.3
+    process = subprocess.Popen(
+        [str(MANAGE), "update", "--url", index.url, "--no-progress", "--workers", "1"],
+        env=mirror.environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(path.startswith("/files/") for _, path in index.requests) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, (process.returncode, stdout + stderr)
+    assert "Interrupted; the next run goes on from here." in stdout
+    assert "Traceback" not in stderr
+    index.file_delay = 0
+    result = mirror.manage("update", "--url", index.url, "--no-progress")
+    assert "another update is running" not in result.stderr
+    assert "Added" in result.stdout and "failure" not in result.stdout

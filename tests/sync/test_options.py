@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.core.management.base import BaseCommand
 
 from pythonnest.sync.options import KEYS, UpdateOptions, resolve_options
 from pythonnest.sync.requirements import read_requirements, wanted_projects
@@ -34,7 +35,7 @@ def test_the_section_sets_everything_and_flags_win(tmp_path):
         "VERIFY_ALL_DIGESTS": "yes",
         "ALLOW": "a, b\nc",
         "BLOCK_REGEX": "bad-.*\n.*-evil",
-        "REQUIREMENTS": "reqs/a.txt other.txt",
+        "REQUIREMENTS": "reqs/a.txt\nmy builds/other, older.txt",
         "WITH_DEPENDENCIES": "1",
         "EXCLUDE_PRERELEASES": "1",
         "PACKAGE_TYPES": "wheel",
@@ -60,7 +61,7 @@ def test_the_section_sets_everything_and_flags_win(tmp_path):
     )
     assert filters.latest == 1 and filters.allow == ("d",) and filters.packages == ("six", "zope-interface")
     assert [pattern.pattern for pattern in filters.block_regex] == ["bad-.*", ".*-evil"]
-    assert filters.requirements == (tmp_path / "reqs/a.txt", tmp_path / "other.txt")
+    assert filters.requirements == (tmp_path / "reqs/a.txt", tmp_path / "my builds/other, older.txt")
     assert filters.with_dependencies and filters.exclude_prereleases
     assert filters.package_types == {"bdist_wheel"} and filters.platform == ("manylinux*_x86_64", "any")
     assert filters.python_tag == ("cp312", "py3") and filters.max_file_size == 100 * 1024**2
@@ -71,7 +72,19 @@ def test_every_flag_of_the_command_has_a_key():
 
     parser = Command().create_parser("pythonnest-manage", "update")
     destinations = {action.dest for action in parser._actions}
-    assert set(KEYS) <= destinations
+    # Django's own options (--verbosity, --settings, ...) are not the command's.
+    django = {action.dest for action in BaseCommand().create_parser("pythonnest-manage", "base")._actions}
+    # Both ways: a key without a flag, or a flag handle() would never read.
+    assert set(KEYS) == destinations - django
+
+
+def test_a_requirements_path_is_never_split(tmp_path):
+    # A flag given once, with a space and a comma in its path.
+    options = resolve_options({}, tmp_path / "pythonnest.ini", {"requirements": ["/srv/my builds/req, 2.txt"]})
+    assert options.filters.requirements == (Path("/srv/my builds/req, 2.txt"),)
+    # Given twice, two paths.
+    options = resolve_options({}, tmp_path / "pythonnest.ini", {"requirements": ["a b.txt", "c.txt"]})
+    assert options.filters.requirements == (Path.cwd() / "a b.txt", Path.cwd() / "c.txt")
 
 
 def test_requirements_files_with_pip_syntax(tmp_path):

@@ -160,8 +160,9 @@ def _patterns(value: str, base: Path) -> tuple[str, ...]:
 
 
 def _paths(value: str, base: Path) -> tuple[Path, ...]:
+    # One per line, never split on spaces or commas: "/srv/my builds/req.txt" is one path.
     paths = []
-    for line in _lines(value) if "\n" in value.strip() else _words(value):
+    for line in _lines(value):
         path = Path(line).expanduser()
         paths.append(path if path.is_absolute() else base / path)
     return tuple(paths)

@@ -173,6 +173,10 @@ class Command(PythonNestCommand):
             raise CommandError(str(exc), returncode=1) from None
         finally:
             signal.signal(signal.SIGTERM, previous_handler)
+            # run_update stops the bar once it runs; an error before that (a
+            # requirements file that cannot be read, the lock held elsewhere)
+            # must not leave it drawn, nor the cursor hidden. Stopping twice is harmless.
+            reporter.close()
         for line in summary.lines():
             self.stdout.write(line)
         problems = summary.failures + summary.refused
