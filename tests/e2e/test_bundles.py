@@ -14,6 +14,7 @@ does. A test whose groundwork failed is skipped rather than failing twice.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import os
@@ -77,7 +78,18 @@ def served_catalog(server: PythonNestServer) -> dict:
         document = json.loads(json.dumps(_json(server, f"/pypi/{normalized}/json")).replace(server.url, "SERVER"))
         del document["last_serial"]
         documents[normalized] = document
-    return {"projects": names, "pages": pages, "json": documents}
+    # The HTML pages (PEP 503) carry no serial: the same bytes on every instance.
+    html = {"/simple/": _html(server, "/simple/")}
+    for normalized in pages:
+        html[f"/simple/{normalized}/"] = _html(server, f"/simple/{normalized}/")
+    return {"projects": names, "pages": pages, "json": documents, "html": html}
+
+
+def _html(server: PythonNestServer, path: str) -> str:
+    answer = server.get(path, headers={"Accept": "text/html"})
+    assert answer.status == 200, f"{server.url}{path}: {answer.status} {answer.body[:500]!r}"
+    assert answer.headers["content-type"].startswith("text/html"), answer.headers
+    return answer.body.decode()
 
 
 def stored_blobs(server: PythonNestServer) -> set[str]:
@@ -143,6 +155,18 @@ def pip_download(server: PythonNestServer, requirements: list[str], destination:
     result = subprocess.run(command, env=pip_environment(), capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, f"pip download from {server.url} failed:\n{result.stdout}\n{result.stderr}"
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in destination.iterdir()}
+
+
+def pip_install(server: PythonNestServer, requirements: list[str], target: Path) -> subprocess.CompletedProcess:
+    """pip installs ``requirements`` from ``server`` into the folder ``target``."""
+    command = [
+        sys.executable, "-m", "pip", "install", "--isolated", "--no-input", "--disable-pip-version-check",
+        "--no-cache-dir", "--no-deps", "--only-binary", ":all:", "--index-url", server.simple_url,
+        "--target", str(target), *requirements,
+    ]  # fmt: skip
+    result = subprocess.run(command, env=pip_environment(), capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, f"pip install from {server.url} failed:\n{result.stdout}\n{result.stderr}"
+    return result
 
 
 # -- the world the tests share -----------------------------------------------------------
@@ -285,6 +309,21 @@ class TestOfflineWorkflow:
             from_b["six-1.17.0-py2.py3-none-any.whl"]
             == hashlib.sha256((DATA / "six-1.17.0-py2.py3-none-any.whl").read_bytes()).hexdigest()
         )
+        # And pip installs them from B: the same distributions, importable.
+        target = tmp_path / "installed-from-b"
+        pip_install(world.b, requirements, target)
+        assert sorted(path.name for path in target.glob("*.dist-info")) == [
+            "iniconfig-2.0.0.dist-info",
+            "pn_bundle_app-1.1.dist-info",
+            "python_dateutil-2.9.0.post0.dist-info",
+            "six-1.17.0.dist-info",
+        ]
+        imported = subprocess.run(
+            [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import six; print(six.__file__)",
+             str(target)],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        assert imported.stdout.strip() == str(target / "six.py")
         world.done.add("round trip")
 
     def test_importing_the_same_bundle_again_is_a_no_op(self, world):
@@ -632,6 +671,11 @@ class TestMissingDownloads:
         status = succeeds(world.b, "sync-status").stdout
         line = next(line for line in status.splitlines() if line.startswith("offline "))
         assert line.split()[1] == "import" and line.split()[-1] == a_id
+        # The date of the last import: after the first bundle was made, and not in the future.
+        imported_at = datetime.datetime.fromisoformat(line.split()[3])
+        first_made = datetime.datetime.fromisoformat(bundle_header(world.bundles / "1")["created"])
+        assert imported_at.tzinfo is not None
+        assert first_made.replace(microsecond=0) <= imported_at <= datetime.datetime.now(datetime.UTC)
         assert re.search(r"^downstream\s+export\s+\d+", status, re.MULTILINE)
         a_status = succeeds(world.a, "sync-status").stdout
         assert re.search(rf"^offline\s+export\s+{catalog_serial(world.a)}\s", a_status, re.MULTILINE), a_status
