@@ -5,15 +5,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 from packaging.requirements import Requirement
 
+from pythonnest.bundles import export
 from pythonnest.bundles.export import ExportOptions, plan_export
+from pythonnest.bundles.writers import DirectoryWriter
 from pythonnest.core import peers, services
 from pythonnest.core.exceptions import BundleError
 from pythonnest.core.journal import current_serial
@@ -99,12 +104,17 @@ def test_the_file_records_carry_every_documented_field(catalog, tmp_path):
 
 
 def test_the_same_data_exported_twice_gives_the_same_manifest_but_for_its_time(catalog, tmp_path):
+    before = timezone.now()
     first = export_bundle(tmp_path / "first", catalog, serial=0)
     second = export_bundle(tmp_path / "second", catalog, serial=0)
+    after = timezone.now()
     first_lines, second_lines = first.manifest.splitlines(), second.manifest.splitlines()
     assert first_lines[1:] == second_lines[1:]
     first_header, second_header = json.loads(first_lines[0]), json.loads(second_lines[0])
-    assert first_header.pop("created") != second_header.pop("created") or True
+    # Each header says when its bundle was made; nothing else in them differs.
+    first_created = datetime.fromisoformat(first_header.pop("created"))
+    second_created = datetime.fromisoformat(second_header.pop("created"))
+    assert before <= first_created <= second_created <= after
     assert first_header == second_header
     # Canonical lines: sorted keys, no spaces.
     for line in first_lines:
@@ -350,6 +360,14 @@ def test_a_bad_tag_section_stops_the_export_before_anything(catalog, tmp_path, s
     assert not (tmp_path / "b").exists()
 
 
+def test_verify_bundle_names_a_bad_trusted_key_in_one_line(catalog, tmp_path, settings):
+    exported = export_bundle(tmp_path / "b", catalog)
+    with_tag_sections(settings, {"import": {"TRUSTED_KEYS": "ed25519 AAAA"}})
+    with pytest.raises(CommandError, match="TRUSTED_KEYS: not an Ed25519 public key") as caught:
+        call_command("verify-bundle", str(exported.path), "--no-progress")
+    assert "\n" not in str(caught.value)
+
+
 # -- the command's forms and options ---------------------------------------------------------
 
 
@@ -391,24 +409,58 @@ def test_archive_and_volumes_from_the_command(catalog, tmp_path, capsys):
         assert f"Wrote {path}" in out
 
 
-def test_a_failed_write_leaves_no_bundle_and_no_export_state(catalog, tmp_path, monkeypatch):
-    from pythonnest.bundles import writers
+@pytest.mark.parametrize("form", ["folder", "archive", "volumes"])
+def test_a_full_disk_is_one_line_and_leaves_no_bundle_and_no_export_state(catalog, tmp_path, monkeypatch, form):
+    call_command("export", "--path", str(tmp_path / "first"), "--no-progress")
+    exported = export_state("default")
+    services.yank_release(Project.objects.get(normalized_name="iniconfig"), "2.0.0", "broken", source="test")
+    target = tmp_path / ("b" if form == "folder" else "b.tar")
+    if form == "folder":
+        # The folder is written under a name of its own: the disk fills up at the third blob.
+        from pythonnest.bundles import writers
 
-    calls = []
+        calls = []
 
-    def failing(self, sha256, source, size):
-        calls.append(sha256)
-        if len(calls) == 3:
-            raise OSError(28, "No space left on device")
-        return original(self, sha256, source, size)
+        def failing(self, sha256, source, size):
+            calls.append(sha256)
+            if len(calls) == 3:
+                raise OSError(28, "No space left on device")
+            return original(self, sha256, source, size)
 
-    original = writers.DirectoryWriter.add_blob
-    monkeypatch.setattr(writers.DirectoryWriter, "add_blob", failing)
-    with pytest.raises(OSError):
-        call_command("export", "--path", str(tmp_path / "b"), "--no-progress")
-    assert not (tmp_path / "b").exists()
+        original = writers.DirectoryWriter.add_blob
+        monkeypatch.setattr(writers.DirectoryWriter, "add_blob", failing)
+        arguments = ["--path", str(target)]
+    elif form == "archive":
+        # A device that is always full stands where the archive is written.
+        (tmp_path / "b.tar.partial").symlink_to("/dev/full")
+        arguments = ["--archive", str(target)]
+    else:
+        (tmp_path / "b.tar.002.partial").symlink_to("/dev/full")
+        arguments = ["--archive", str(target), "--volume-size", "300K"]
+    with pytest.raises(CommandError) as caught:
+        call_command("export", *arguments, "--serial", "0", "--no-progress")
+    assert str(caught.value) == f"cannot write {target}: No space left on device"
+    # Not a byte left of it (the first volume included), and the tag is where the first export left it.
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([catalog.root.name, "first"])
+    assert export_state("default") == exported < current_serial()
+
+
+def test_a_full_disk_while_writing_a_folder_leaves_nothing(catalog, tmp_path):
+    options = ExportOptions(tag="offline")
+    with export.scratch_directory() as scratch:
+        plan = plan_export(options, store=catalog, scratch=Path(scratch))
+        order = [sha256 for sha256, _ in plan.blobs]
+        writer = DirectoryWriter(tmp_path / "b")
+
+        def fill_the_disk(size):
+            # The third blob's file is a device that is always full.
+            if not (writer.staging / "blobs" / order[2]).exists():
+                (writer.staging / "blobs" / order[2]).symlink_to("/dev/full")
+
+        with pytest.raises(BundleError) as caught:
+            export.write_bundle(plan, writer, store=catalog, on_blob=fill_the_disk)
+    assert str(caught.value) == f"cannot write {tmp_path / 'b'}: No space left on device"
     assert [path.name for path in tmp_path.iterdir()] == [catalog.root.name]
-    assert export_state("default") is None
 
 
 def test_sign_key_from_the_export_section(catalog, tmp_path, settings):

@@ -333,3 +333,46 @@ def test_volumes_refuse_to_overwrite_any_of_them(tmp_path):
     with pytest.raises(BundleError, match="bundle.tar.002 already exists"):
         ArchiveWriter(tmp_path / "bundle.tar", 40_000, BUNDLE_ID, plan)
     assert (tmp_path / "bundle.tar.002").read_bytes() == b"precious"
+
+
+# -- failures ------------------------------------------------------------
+
+
+def writer_of(form: str, target: Path, plan: list[tuple[str, int]]):
+    if form == "folder":
+        return DirectoryWriter(target)
+    return ArchiveWriter(target, 40_000 if form == "volumes" else None, BUNDLE_ID, plan)
+
+
+@pytest.mark.parametrize("form", ["folder", "archive", "volumes"])
+def test_a_bundle_whose_new_name_cannot_be_made_durable_is_removed_by_abort(tmp_path, monkeypatch, form):
+    manifest = b'{"type":"header"}\n'
+    blobs = [os.urandom(15_000) for _ in range(3)]
+    (tmp_path / "out").mkdir()
+    writer = writer_of(form, tmp_path / "out" / "bundle", plan_of(manifest, blobs))
+
+    def failing_sync(folder):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(writers, "_sync_folder", failing_sync)
+    with pytest.raises(OSError, match="Input/output error"):
+        write_members(writer, tmp_path, manifest, blobs)
+    # Renamed into place, but the export fails: it must not look written.
+    writer.abort()
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_archive_aborted_on_a_full_disk_closes_its_file(tmp_path):
+    archive = tmp_path / "out" / "bundle.tar"
+    archive.parent.mkdir()
+    archive.with_name("bundle.tar.partial").symlink_to("/dev/full")
+    manifest = b'{"type":"header"}\n'
+    data = os.urandom(20_000)
+    writer = ArchiveWriter(archive, None, BUNDLE_ID, plan_of(manifest, [data]))
+    with pytest.raises(OSError, match="No space left on device"):
+        write_members(writer, tmp_path, manifest, [data])
+    descriptor = writer.handle.fileno()
+    writer.abort()
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(descriptor)
+    assert list(archive.parent.iterdir()) == []

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 from packaging.requirements import Requirement
@@ -88,19 +89,46 @@ def _private_allowed(group_name: str | None, options: ExportOptions) -> bool:
     return group_name is None or ALL_GROUPS in options.private_groups or group_name in options.private_groups
 
 
+def _group_allowed(group_id: int | None, options: ExportOptions) -> bool:
+    """``_private_allowed`` for a journal entry's ``private_group_id``."""
+    if group_id is None or ALL_GROUPS in options.private_groups:
+        return True
+    # A group deleted since has no name a tag could list: only "*" opens it.
+    name = Group.objects.filter(pk=group_id).values_list("name", flat=True).first()
+    return name is not None and _private_allowed(name, options)
+
+
 def _tag_may_hold(name: str, serial_from: int, options: ExportOptions) -> bool:
-    """Whether a project withheld now may have gone to the tag in an export up to ``serial_from``.
+    """Whether a project withheld or deleted now may have gone to the tag in an export up to ``serial_from``.
 
     It may when it existed then and was visible to the tag at that serial:
     public, or private to a group the tag may receive. A project the tag
     never received is left out without a word, so that its name does not leak.
     """
-    history = JournalEntry.objects.filter(project_name=name, serial__lte=serial_from)
-    if not history.exists():
+    last = (
+        JournalEntry.objects.filter(project_name=name, serial__lte=serial_from)
+        .order_by("-serial")
+        .values_list("action", "private_group_id")
+        .first()
+    )
+    if last is None or last[0] == Action.REMOVE_PROJECT:
         return False
-    last_privacy = history.filter(action=Action.SET_PRIVATE).order_by("-serial").values_list("data", flat=True).first()
-    group = (last_privacy or {}).get("group") or None
-    return _private_allowed(group, options)
+    return _group_allowed(last[1], options)
+
+
+def _removal_may_go(name: str, serial_from: int, options: ExportOptions) -> bool:
+    """Whether the tag may be told that the project ``name`` was deleted.
+
+    It may when it may hold the project, or when the project was visible to
+    it when deleted: the name was no secret from the tag then, and a removal
+    of a project the peer never had changes nothing there. A project deleted
+    while private to a group the tag may not receive is never named to it
+    (DESIGN.md invariant 6), not even on a first export.
+    """
+    if _tag_may_hold(name, serial_from, options):
+        return True
+    deleted = JournalEntry.objects.filter(project_name=name).order_by("-serial").values_list("private_group_id")[:1]
+    return bool(deleted) and _group_allowed(deleted[0][0], options)
 
 
 def _touched_name_chunks(in_range, options: ExportOptions, scratch: Path) -> Iterator[list[str]]:
@@ -289,8 +317,9 @@ def plan_export(options: ExportOptions, *, store: LocalBlobStore, scratch: Path)
                 _touched_name_chunks(in_range, options, scratch), serial_from, options.tag, plan
             ):
                 if project is None:
-                    write({"type": RECORD_REMOVED_PROJECT, "normalized_name": name})
-                    counts["removed_projects"] += 1
+                    if _removal_may_go(name, serial_from, options):
+                        write({"type": RECORD_REMOVED_PROJECT, "normalized_name": name})
+                        counts["removed_projects"] += 1
                     continue
                 group = project.private_group.name if project.private_group_id else None
                 if not _private_allowed(group, options):
@@ -328,7 +357,11 @@ def write_bundle(
     sign_key: Path | None = None,
     on_blob: Callable[[int], None] = lambda size: None,
 ) -> list[Path]:
-    """Write the planned bundle through ``writer``; returns the paths written."""
+    """Write the planned bundle through ``writer``; returns the paths written.
+
+    Raises BundleError when it cannot (a full disk, say), having removed
+    everything it wrote.
+    """
     try:
         writer.add_file(MANIFEST, plan.manifest_path)
         writer.add_bytes(MANIFEST_DIGEST, f"{plan.manifest_sha256}\n".encode())
@@ -336,12 +369,20 @@ def write_bundle(
             signature = signing.sign(signing.load_private_key(sign_key), plan.manifest_sha256)
             writer.add_bytes(SIGNATURE, signature.to_bytes())
         for sha256, size in plan.blobs:
+            source = store.path_text(sha256)
             try:
-                writer.add_blob(sha256, store.path_text(sha256), size)
-            except FileNotFoundError as exc:
-                raise BundleError(f"blob {sha256} vanished from the store during the export") from exc
+                writer.add_blob(sha256, source, size)
+            except OSError as exc:
+                if exc.filename != source:
+                    raise
+                if isinstance(exc, FileNotFoundError):
+                    raise BundleError(f"blob {sha256} vanished from the store during the export") from exc
+                raise BundleError(f"cannot read blob {sha256} from the store: {exc.strerror}") from exc
             on_blob(size)
         return writer.finish()
+    except OSError as exc:
+        writer.abort()
+        raise BundleError(f"cannot write {writer.path}: {exc.strerror or exc}") from exc
     except BaseException:
         writer.abort()
         raise

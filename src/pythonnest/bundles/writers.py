@@ -7,6 +7,7 @@ like a bundle.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -85,6 +86,8 @@ class DirectoryWriter:
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise BundleError(f"{path} already exists and is not an empty folder")
         self.staging = path.parent / f".{path.name}.partial-{os.getpid()}"
+        # Whether the staging folder took the bundle's name: then an abort removes the bundle.
+        self._renamed = False
         blob_folder = self.staging / BLOB_DIRECTORY
         # A string: every blob of the bundle is written there.
         self._blob_folder = str(blob_folder)
@@ -111,11 +114,14 @@ class DirectoryWriter:
         if self.path.exists():
             self.path.rmdir()
         os.replace(self.staging, self.path)
+        self._renamed = True
         _sync_folder(self.path.parent)
         return [self.path]
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+        if self._renamed:
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 class ArchiveWriter:
@@ -135,6 +141,8 @@ class ArchiveWriter:
         self.volume_counts = self._plan_volumes(plan) if volume_size else [None]
         self.added = 0
         self.written: list[Path] = []
+        # The volumes renamed into place by finish(), which an abort removes too.
+        self.finished: list[Path] = []
         self.current: int | None = None
         self.tar: tarfile.TarFile | None = None
         self.handle: BinaryIO | None = None
@@ -247,18 +255,19 @@ class ArchiveWriter:
 
     def finish(self) -> list[Path]:
         self._close_volume()
-        finals = []
         for partial in self.written:
             final = partial.with_name(partial.name.removesuffix(".partial"))
             os.replace(partial, final)
-            finals.append(final)
+            self.finished.append(final)
         _sync_folder(self.path.parent)
-        return finals
+        return self.finished
 
     def abort(self) -> None:
-        try:
-            self._close_volume()
-        except (OSError, tarfile.TarError):
-            pass
-        for partial in self.written:
-            partial.unlink(missing_ok=True)
+        # Neither end marker nor fsync: the files go. Closing may fail to flush
+        # (a full disk), but the descriptor is closed all the same.
+        if self.handle is not None:
+            with contextlib.suppress(OSError):
+                self.handle.close()
+            self.tar = self.handle = None
+        for path in [*self.written, *self.finished]:
+            path.unlink(missing_ok=True)

@@ -25,9 +25,9 @@ class Command(PythonNestCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar, even on a terminal.")
 
     def handle(self, *args, **options):
-        config = bundle_settings(settings.PYTHONNEST)
-        verify_options = ImportOptions(require_signature=config.require_signature, trusted_keys=config.trusted_keys)
         try:
+            config = bundle_settings(settings.PYTHONNEST)
+            verify_options = ImportOptions(require_signature=config.require_signature, trusted_keys=config.trusted_keys)
             with progress_bar("verifying", None, in_bytes=True, show=on_terminal(options["no_progress"])) as bar:
                 facts = verify_bundle(options["paths"], verify_options, on_blob=bar.advance)
         except PythonNestError as exc:
