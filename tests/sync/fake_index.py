@@ -4,8 +4,9 @@ It serves real distributions (built by ``tests.support.builders``) the way
 an upstream does: the simple index as PEP 691 JSON or PEP 503 HTML, with or
 without serials, PEP 658 metadata files, the JSON API, and (when asked)
 XML-RPC ``changelog_since_serial`` at /pypi. Faults are queued per path: a
-500, a 404, a slow answer, corrupted or cut-off bytes, a page staler than
-its serial, or any body at all. It binds 127.0.0.1 only.
+500, a 404, a 429 (with or without Retry-After), a slow answer, corrupted
+or cut-off bytes, a page staler than its serial, or any body at all. It
+binds 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class Fault:
     seconds: float = 0.0
     body: bytes = b""
     content_type: str = "text/html"
+    # Sent as Retry-After with a 429 or 503 answer.
+    retry_after: str | None = None
 
 
 @dataclass
@@ -96,6 +99,8 @@ class FakeIndex:
         self.xmlrpc = False
         # PyPI's changelog rows: [name, version, timestamp, action, serial].
         self.changelog: list[list] = []
+        # The path the index lives under ("/api/pypi/pypi", as an Artifactory repository's); outside it, 404.
+        self.prefix = ""
 
     # -- the catalog ---------------------------------------------------------------
 
@@ -262,6 +267,7 @@ class FakeIndex:
                 body = self.rfile.read(length)
                 path = urlsplit(self.path).path
                 index.requests.append(("POST", path))
+                path = index.unprefixed(path)
                 if not index.authorized(self.headers.get("Authorization")):
                     return self._send(401, b"credentials needed\n", "text/plain", {"WWW-Authenticate": "Basic"})
                 fault = index.take_fault(path)
@@ -276,6 +282,7 @@ class FakeIndex:
             def do_GET(self):
                 path = unquote(urlsplit(self.path).path)
                 index.requests.append(("GET", path))
+                path = index.unprefixed(path)
                 if not index.authorized(self.headers.get("Authorization")):
                     return self._send(401, b"credentials needed\n", "text/plain", {"WWW-Authenticate": "Basic"})
                 fault = index.take_fault(path)
@@ -283,8 +290,9 @@ class FakeIndex:
                     time.sleep(index.file_delay)
                 if fault is not None and fault.kind == "slow":
                     time.sleep(fault.seconds)
-                if fault is not None and fault.kind in ("500", "404", "503"):
-                    return self._send(int(fault.kind), b"fault\n", "text/plain")
+                if fault is not None and fault.kind in ("500", "404", "503", "429"):
+                    headers = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
+                    return self._send(int(fault.kind), b"fault\n", "text/plain", headers)
                 if fault is not None and fault.kind == "body":
                     return self._send(200, fault.body, fault.content_type)
                 stale = fault is not None and fault.kind == "stale"
@@ -341,6 +349,12 @@ class FakeIndex:
             return value
         return xmlrpc.client.dumps((value,), methodresponse=True, allow_none=True).encode()
 
+    def unprefixed(self, path: str) -> str:
+        """The path inside the index; one outside it is answered 404 (as no path of it is "/-")."""
+        if not self.prefix:
+            return path
+        return path[len(self.prefix) :] if path.startswith(self.prefix + "/") else "/-"
+
     def authorized(self, header: str | None) -> bool:
         if self.credentials is None:
             return True
@@ -385,7 +399,7 @@ class FakeIndex:
 
     @property
     def url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self._server.server_address[1]}/"
+        return f"{self.scheme}://127.0.0.1:{self._server.server_address[1]}{self.prefix}/"
 
     def stop(self) -> None:
         if self._server is not None:

@@ -59,6 +59,16 @@ def test_a_url_that_is_not_an_index(fake_index, store):
     assert_untouched()
 
 
+def test_a_url_ending_in_pypi_names_both_places_it_looked(fake_index, store):
+    fake_index.fault("/simple/", "404")
+    message = run_command("--url", fake_index.url + "pypi")
+    assert message == (
+        f"{fake_index.url}simple/: not a package index (HTTP 404), nor is {fake_index.url}pypi/simple/ (HTTP 404)"
+    )
+    assert_untouched()
+    assert not Upstream.objects.exists()
+
+
 def test_a_url_that_is_not_http(store):
     assert "not an http:// or https:// URL" in run_command("--url", "ftp://127.0.0.1/simple/")
 
@@ -109,6 +119,37 @@ def test_a_url_that_is_not_http(store):
             "is not a hex digest",
         ),
         ("/simple/beta/", json.dumps({"name": "alpha", "files": []}).encode(), JSON_V1, "the page is for 'alpha'"),
+        (
+            "/simple/beta/",
+            json.dumps(
+                {"name": "beta", "files": [{"filename": "beta-1.0.tar.gz", "url": "http://[oops/b.tgz", "hashes": {}}]}
+            ).encode(),
+            JSON_V1,
+            "beta-1.0.tar.gz: 'http://[oops/b.tgz' is not a URL",
+        ),
+        (
+            "/simple/beta/",
+            json.dumps(
+                {"name": "beta", "files": [{"filename": "beta-1.0.tar.gz", "url": "http://h:port/b.tgz", "hashes": {}}]}
+            ).encode(),
+            JSON_V1,
+            "beta-1.0.tar.gz: 'http://h:port/b.tgz' is not a URL",
+        ),
+        (
+            "/simple/beta/",
+            b'<html><a href="http://[zz]/beta-1.0.tar.gz">beta-1.0.tar.gz</a></html>',
+            "text/html",
+            "'http://[zz]/beta-1.0.tar.gz' is not a URL",
+        ),
+        ("/simple/beta/", b'<html><a href="http://[oops/x.whl">x</a></html>', "text/html", "is not a URL"),
+        ("/simple/", b'<html><a href="http://[oops/beta/">beta</a></html>', "text/html", "is not a URL"),
+        # A web site's home page, answering for /simple/ as a catch-all server does.
+        (
+            "/simple/",
+            b"<!DOCTYPE html><html><body><h1>Welcome</h1><a href='/'>Home</a> <a href='/about'>About</a></body></html>",
+            "text/html",
+            "not a package index: the link 'Home' to '/'",
+        ),
     ],
 )
 def test_malformed_or_unsafe_upstream_data_changes_nothing(catalog, update, store, path, body, content_type, reason):

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 import xmlrpc.client
 
 import pytest
 
+from pythonnest.core.exceptions import UpstreamUnavailable
 from pythonnest.core.models import File, Upstream, UpstreamProject
+from pythonnest.sync import client as client_module
+from pythonnest.sync import plan as plan_module
+from pythonnest.sync.client import ClientSettings, UpstreamClient
 from tests.support.builders import build_wheel
 from tests.sync.conftest import filenames
 from tests.sync.fake_index import FakeIndex
@@ -184,3 +189,98 @@ def test_an_xmlrpc_changelog_that_keeps_failing_falls_back_to_the_index(catalog,
     assert catalog.count("/pypi") == 3
     assert catalog.requests[3] == ("GET", "/simple/")
     assert Upstream.objects.get().last_serial == catalog.serial
+
+
+def test_a_page_that_breaks_the_reader_fails_that_project_only(catalog, update, distributions, monkeypatch, caplog):
+    # A bug met on one page (the reader raises what it never should) is a
+    # failure named for its project, with the traceback in the log; not a crash.
+    real = plan_module.parse_project
+
+    def parse_project(body, url, name, headers):
+        if name == "beta":
+            raise ZeroDivisionError("a bug")
+        return real(body, url, name, headers)
+
+    monkeypatch.setattr(plan_module, "parse_project", parse_project)
+    summary, events = update(catalog.url)
+    message = "beta: reading its pages failed unexpectedly (ZeroDivisionError: a bug); please report it"
+    assert summary.failures == [message] and ("failed", message) in events
+    assert "ZeroDivisionError" in caplog.text
+    assert filenames() == sorted(name for name in distributions if not name.startswith("beta-"))
+    # The run is not complete: the next one looks at beta again.
+    assert Upstream.objects.get().last_serial is None
+
+
+def test_a_json_api_document_staler_than_the_index_is_fetched_again(catalog, update):
+    catalog.fault("/pypi/beta/json", "stale")
+    summary, _ = update(catalog.url)
+    assert not summary.failed, summary.failures
+    assert catalog.count("/pypi/beta/json") == 2
+    assert UpstreamProject.objects.get(normalized_name="beta").last_serial == catalog.projects["beta"].serial
+
+
+def test_a_json_api_document_that_stays_stale_is_a_failure(catalog, update):
+    catalog.fault("/pypi/beta/json", "stale", times=10)
+    summary, _ = update(catalog.url)
+    assert summary.failed and "/pypi/beta/json: stale page" in summary.failures[0]
+    assert not File.objects.filter(project__normalized_name="beta").exists()
+
+
+# -- how long the retries wait ------------------------------------------------------
+
+
+@pytest.fixture
+def waits(catalog, monkeypatch):
+    """A client of the fake index, and the delays it sleeps between attempts (recorded, not slept)."""
+    delays: list[float] = []
+    with UpstreamClient(ClientSettings(timeout=3, retries=4, backoff=1.0)) as upstream:
+        monkeypatch.setattr(upstream, "_sleep", delays.append)
+        yield upstream, delays
+
+
+def assert_near(delays: list[float], expected: list[float]) -> None:
+    """Each delay is the one expected, give or take the 20% of jitter."""
+    assert len(delays) == len(expected), delays
+    for delay, wanted in zip(delays, expected, strict=True):
+        assert wanted * 0.8 <= delay <= wanted * 1.2, (delays, expected)
+
+
+def test_retries_back_off_exponentially(catalog, waits):
+    upstream, delays = waits
+    catalog.fault("/simple/", "500", times=3)
+    upstream.get(catalog.url + "simple/")
+    assert_near(delays, [1, 2, 4])
+
+
+def test_the_backoff_is_capped(catalog, waits, monkeypatch):
+    upstream, delays = waits
+    monkeypatch.setattr(client_module, "MAX_BACKOFF", 3.0)
+    catalog.fault("/simple/", "503", times=4)
+    upstream.get(catalog.url + "simple/")
+    assert_near(delays, [1, 2, 3, 3])
+
+
+def test_a_429_is_retried_after_what_retry_after_asks(catalog, waits):
+    upstream, delays = waits
+    catalog.fault("/simple/", "429", retry_after="7")
+    catalog.fault("/simple/", "429")
+    catalog.fault("/simple/", "429", retry_after="0")
+    upstream.get(catalog.url + "simple/")
+    # Retry-After lengthens a wait, never shortens it; without it the backoff goes on.
+    assert_near(delays, [7, 2, 4])
+    assert catalog.count("/simple/") == 4
+
+
+def test_a_retry_after_beyond_the_cap_waits_the_cap(catalog, waits):
+    upstream, delays = waits
+    catalog.fault("/simple/", "429", retry_after="86400")
+    upstream.get(catalog.url + "simple/")
+    assert_near(delays, [client_module.MAX_BACKOFF])
+
+
+def test_a_429_that_lasts_is_unavailable_after_the_retries(catalog, waits):
+    upstream, delays = waits
+    catalog.fault("/simple/", "429", times=10, retry_after="2")
+    with pytest.raises(UpstreamUnavailable, match=re.escape("simple/: HTTP 429 (after 5 attempts)")):
+        upstream.get(catalog.url + "simple/")
+    assert_near(delays, [2, 2, 4, 8])

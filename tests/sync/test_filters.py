@@ -7,11 +7,12 @@ import secrets
 
 import pytest
 
+from pythonnest.core.exceptions import InvalidUpstream
 from pythonnest.core.models import JournalEntry, Release, Upstream
 from pythonnest.sync.options import FilterOptions
 from tests.support.builders import build_wheel
 from tests.sync.conftest import filenames
-from tests.sync.fake_index import FakeIndex
+from tests.sync.fake_index import JSON_V1, FakeIndex
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -254,3 +255,65 @@ def test_a_dry_run_with_filters_counts_what_they_select(catalog, update):
     assert summary.planned_projects[0][:2] == ("beta", 3)
     assert [kind for kind, _ in events] == ["plan"]
     assert filenames() == []
+
+
+def test_package_reads_the_named_pages_even_where_the_changelog_is_followed(catalog, update):
+    # After a run under ``allow = alpha``, the changelog names nothing new; beta is read all the same.
+    catalog.xmlrpc = True
+    mirror(update, catalog, allow=("alpha",))
+    catalog.requests.clear()
+    mirror(update, catalog, allow=("alpha",), packages=("beta",))
+    assert names_of("beta") == sorted(BETA)
+    assert "/simple/beta/" in {path for _, path in catalog.requests}
+
+
+def test_a_run_after_a_package_run_still_follows_what_changed_before_it(catalog, update, tmp_path):
+    catalog.xmlrpc = True
+    mirror(update, catalog, allow=("alpha", "beta"))
+    recorded = Upstream.objects.get().last_serial
+    catalog.add(build_wheel(tmp_path, "alpha", "1.2"))
+    for name in list(catalog.projects["beta"].files):
+        catalog.yank(name, "broken")
+    summary = mirror(update, catalog, allow=("alpha", "beta"), packages=("beta",))
+    assert "alpha-1.2-py3-none-any.whl" not in filenames()
+    assert Release.objects.get(project__normalized_name="beta").yanked_reason == "broken"
+    # A run for some projects moves the upstream's serial for none.
+    assert Upstream.objects.get().last_serial == recorded and not summary.via_changelog
+    catalog.requests.clear()
+    summary = mirror(update, catalog, allow=("alpha", "beta"))
+    assert summary.via_changelog and "alpha-1.2-py3-none-any.whl" in filenames()
+    # beta, read by the run for it, is not read again.
+    assert "/simple/beta/" not in {path for _, path in catalog.requests}
+    assert Upstream.objects.get().last_serial == catalog.serial
+
+
+def test_a_dry_run_with_dependencies_says_it_does_not_count_them(catalog, update, tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("gamma\n")
+    summary, events = update(
+        catalog.url, dry_run=True, filters=FilterOptions(requirements=(requirements,), with_dependencies=True)
+    )
+    # gamma's dependencies are known only once gamma is mirrored.
+    assert [plan[0] for plan in summary.planned_projects] == ["gamma"]
+    assert (
+        "info",
+        "dry run: the dependencies of the files it would fetch are not counted "
+        "(the closure is read from the metadata of what is mirrored)",
+    ) in events
+    assert filenames() == []
+
+
+def test_bad_data_in_a_dependency_stops_the_run_after_the_rounds_before_it(catalog, update, tmp_path):
+    # The closure is read from what is mirrored: gamma is applied before its dependencies are planned.
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("gamma\n")
+    catalog.fault("/simple/delta/", "body", times=10, body=b"{not json", content_type=JSON_V1)
+    options = FilterOptions(requirements=(requirements,), with_dependencies=True)
+    with pytest.raises(InvalidUpstream, match="simple/delta/: malformed JSON"):
+        update(catalog.url, filters=options)
+    assert filenames() == ["gamma-1.0-py3-none-any.whl"]
+    # The run is not recorded as complete: the next one plans it all again.
+    assert Upstream.objects.get().last_serial is None
+    catalog.faults.clear()
+    mirror(update, catalog, requirements=(requirements,), with_dependencies=True)
+    assert "delta-3.0-py3-none-any.whl" in filenames()

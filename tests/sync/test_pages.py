@@ -49,6 +49,20 @@ def test_the_url_forms_update_accepts(url, simple, base, xmlrpc):
     assert urls.project("six") == simple + "six/"
 
 
+def test_a_url_ending_in_pypi_may_also_be_a_base_url():
+    # Artifactory's repository named "pypi": …/api/pypi/pypi is its base URL, not an XML-RPC one.
+    urls = index_urls("https://u:p@art.example/artifactory/api/pypi/pypi/")
+    assert urls.simple == "https://art.example/artifactory/api/pypi/simple/"
+    other = urls.as_base
+    assert (other.simple, other.base, other.xmlrpc) == (
+        "https://art.example/artifactory/api/pypi/pypi/simple/",
+        "https://art.example/artifactory/api/pypi/pypi/",
+        "https://art.example/artifactory/api/pypi/pypi/pypi",
+    )
+    assert other.credentials == urls.credentials == ("u", "p") and other.as_base is None
+    assert index_urls("https://pypi.org/").as_base is None and index_urls("https://pypi.org/simple/").as_base is None
+
+
 def test_credentials_are_taken_out_of_the_url():
     urls = index_urls("https://mirror%20bot:s%40cret:x@artifactory.example:8443/api/pypi/pypi/simple/")
     assert urls.credentials == ("mirror bot", "s@cret:x")
@@ -112,11 +126,59 @@ def test_an_html_root_link_without_href_is_refused(body):
 
 
 def test_an_html_root_keeps_the_text_of_each_link_with_entities_and_inner_tags():
-    body = b'<a href="a/"> A&amp;B_c </a><a href="z/"><b>Zope</b>.Interface</a><meta name="x" content="y">'
-    with pytest.raises(InvalidUpstream, match="not a valid project name"):
+    body = (
+        b'<a href="a-b-c/"> A&amp;B_c </a><a href="zope-interface/"><b>Zope</b>.Interface</a>'
+        b'<meta name="x" content="y">'
+    )
+    with pytest.raises(InvalidUpstream, match=re.escape("not a package index: the link 'A&B_c' to 'a-b-c/'")):
         parse_root(body, "http://i/simple/", HTML)
     root = parse_root(body.replace(b"&amp;", b"-"), "http://i/simple/", HTML)
     assert root.projects == {"a-b-c": ("A-B_c", None), "zope-interface": ("Zope.Interface", None)}
+
+
+@pytest.mark.parametrize(
+    "links",
+    [
+        # PyPI, and PythonNest: the normalized name under the root, the text as uploaded.
+        '<a href="/simple/zope-interface/">Zope.Interface</a><a href="/simple/six/">six</a>',
+        # pypiserver: relative, the name as the files give it.
+        '<a href="Zope.Interface/">Zope.Interface</a><br><a href="six/">six</a><br>',
+        # devpi: under +simple; absolute URLs, and a link without its final slash.
+        '<a href="http://i/root/pypi/+simple/zope-interface/">Zope.Interface</a><a href="six">six</a>',
+        # A static host's index.html, and a name quoted in the URL.
+        '<a href="zope_interface/index.html">Zope.Interface</a><a href="%73ix/">six</a>',
+    ],
+)
+def test_the_root_links_real_indexes_write(links):
+    body = f"<!DOCTYPE html><html><body><h1>Simple index</h1>{links}</body></html>".encode()
+    root = parse_root(body, "http://i/simple/", HTML)
+    assert dict(root.projects) == {"zope-interface": ("Zope.Interface", None), "six": ("six", None)}
+
+
+@pytest.mark.parametrize(
+    ("body", "link"),
+    [
+        # pypiserver's welcome page, as a catch-all server might answer /simple/ with it.
+        (
+            b"<html><body><h1>Welcome to pypiserver!</h1><p>The complete list of all packages can be found "
+            b'<a href="/packages/">here</a> or via the <a href="/simple/">simple</a> index.</p></body></html>',
+            "'here' to '/packages/'",
+        ),
+        (b'<a href="/simple/six/">six</a><a href="/login/">Log in</a>', "'Log in' to '/login/'"),
+        (b'<a href="/simple/six/">six</a><a href="/">Home</a>', "'Home' to '/'"),
+        (b'<a href="/simple/six/">six</a><a href="#top">top</a>', "'top' to '#top'"),
+        (b'<a href="/simple/six/">six</a><a href="/simple/seven/">six</a>', "'six' to '/simple/seven/'"),
+    ],
+)
+def test_a_root_whose_links_are_not_projects_is_not_an_index(body, link):
+    with pytest.raises(InvalidUpstream, match=re.escape(f"http://i/simple/: not a package index: the link {link}")):
+        parse_root(body, "http://i/simple/", HTML)
+
+
+def test_a_root_without_links_is_an_empty_index():
+    # A new index holds no projects yet: not an error (a mirror that had some refuses it, see test_runner).
+    root = parse_root(b"<!DOCTYPE html><html><body><h1>Simple index</h1></body></html>", "http://i/simple/", HTML)
+    assert len(root.projects) == 0
 
 
 def test_a_json_root_is_read_entry_by_entry_with_the_same_result():

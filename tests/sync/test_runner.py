@@ -355,3 +355,30 @@ def test_an_index_older_than_what_was_mirrored_is_refused_unless_starting_afresh
     # An upstream rebuilt from scratch: --init-all takes it as it is.
     summary, _ = update(catalog.url, init_all=True)
     assert not summary.failed and not Project.objects.filter(normalized_name="beta").exists()
+
+
+def test_a_repository_named_pypi_is_found_at_its_base_url(distributions, update):
+    # Artifactory serves a repository named "pypi" at …/api/pypi/pypi/simple/: the URL ends in
+    # /pypi, read first as XML-RPC (the original's …/pypi), whose /simple/ is missing here.
+    index = FakeIndex()
+    index.prefix = "/artifactory/api/pypi/pypi"
+    index.start()
+    try:
+        for path in distributions.values():
+            index.add(path)
+        summary, _ = update(index.url.rstrip("/"))
+        assert not summary.failed, summary.failures
+        assert filenames() == sorted(distributions)
+        assert summary.url == Upstream.objects.get().url == index.url + "simple/"
+        assert index.requests[:2] == [
+            ("GET", "/artifactory/api/pypi/simple/"),
+            ("GET", "/artifactory/api/pypi/pypi/simple/"),
+        ]
+    finally:
+        index.stop()
+
+
+def test_a_url_ending_in_pypi_reads_the_original_xmlrpc_form_first(catalog, update):
+    summary, _ = update(catalog.url + "pypi")
+    assert not summary.failed and Upstream.objects.get().url == catalog.url + "simple/"
+    assert ("GET", "/pypi/simple/") not in catalog.requests

@@ -285,6 +285,23 @@ class UpstreamClient:
 
         return self._with_retries(url, attempt)
 
+    def found(self, url: str, *, accept: str | None = None) -> bool:
+        """Whether ``url`` answers (False for a 404 or 410), without reading the body.
+
+        Raises UpstreamUnavailable when the retries are spent.
+        """
+        headers = {"Accept": accept} if accept else {}
+
+        def attempt() -> bool:
+            with self._http.stream("GET", url, headers=headers) as response:
+                try:
+                    self._check_status(response, url)
+                except UpstreamNotFound:
+                    return False
+                return True
+
+        return self._with_retries(url, attempt)
+
     def get_spooled(self, url: str, *, accept: str | None = None, max_size: int = MAX_PAGE_SIZE) -> SpooledPage:
         """GET a page into a temporary file, for one too large to hold (PyPI's root: 50 MB and more).
 

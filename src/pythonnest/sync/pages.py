@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import BinaryIO, TextIO
-from urllib.parse import unquote, urldefrag, urljoin, urlsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.utils import canonicalize_name
 
@@ -175,13 +175,27 @@ def _hashes(value: object, url: str, filename: str) -> dict[str, str]:
     return hashes
 
 
+def _absolute(page_url: str, href: str, what: str) -> SplitResult:
+    """``href`` made absolute against the page, split; raises InvalidUpstream naming the page and the link.
+
+    urllib raises ValueError for what cannot be a URL (``http://[oops/``, a
+    host in brackets that is no IPv6 address, a port that is no number).
+    """
+    try:
+        parts = urlsplit(urljoin(page_url, href))
+        parts.port  # noqa: B018 (a port that is not a number raises ValueError here)
+    except ValueError as exc:
+        raise _fail(page_url, f"{what}: {href[:200]!r} is not a URL ({exc})") from None
+    return parts
+
+
 def _file_url(page_url: str, href: object, filename: str) -> str:
     if not isinstance(href, str) or not href:
         raise _fail(page_url, f"{filename}: no URL")
-    url = urldefrag(urljoin(page_url, href)).url
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+    parts = _absolute(page_url, href, filename)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
         raise _fail(page_url, f"{filename}: {href[:200]!r} is not an http(s) URL")
-    return url
+    return urlunsplit(parts._replace(fragment=""))
 
 
 def _safe_filename(filename: object, page_url: str) -> str:
@@ -502,11 +516,11 @@ class _RootParser(_AnchorParser):
         super().__init__()
         self.url = url
         self.scratch = scratch
-        self._has_href = False
+        self._href = ""
 
     def handle_starttag(self, tag, attrs):
         if tag == "a":
-            self._has_href = any(name == "href" and value for name, value in attrs)
+            self._href = next((value for name, value in attrs if name == "href" and value), "")
             self._current, self._text = _IN_LINK, []
         else:
             super().handle_starttag(tag, attrs)
@@ -515,9 +529,31 @@ class _RootParser(_AnchorParser):
         if tag == "a" and self._current is not None:
             text = "".join(self._text).strip()
             self._current = None
-            if not self._has_href:
+            if not self._href:
                 raise _fail(self.url, f"malformed HTML: the link {text[:100]!r} has no href")
-            self.scratch.add_project(checked_name(text, self.url), text, None)
+            self.scratch.add_project(_project_link(self.url, self._href, text), text, None)
+
+
+def _project_link(url: str, href: str, text: str) -> str:
+    """The normalized name a root's link is for; raises InvalidUpstream for a link that is no project's.
+
+    PEP 503: the text is the project's name, and the link goes to its page,
+    whose URL ends in the name (normalized or not; devpi, pypiserver, PyPI,
+    Nexus and PythonNest all write it so, and static hosts may add
+    index.html). A web site's page answering for the index (a catch-all
+    server, a portal) has links like "Home", "Log in" or "here" that are not:
+    it is refused rather than taken for an index of odd projects.
+    """
+    parts = _absolute(url, href, text[:100] or "a link")
+    path = parts.path.removesuffix("/index.html").rstrip("/")
+    last_part = unquote(path.rsplit("/", 1)[-1])
+    if not is_valid_name(text) or canonicalize_name(last_part) != canonicalize_name(text):
+        raise _fail(
+            url,
+            f"not a package index: the link {text[:100]!r} to {href[:200]!r} is not a project's "
+            "(PEP 503 links each project's name to its page)",
+        )
+    return canonicalize_name(text)
 
 
 def parse_root_html(stream: BinaryIO, url: str, headers: Mapping[str, str], scratch: ScratchIndex) -> RootIndex:
@@ -527,7 +563,7 @@ def parse_root_html(stream: BinaryIO, url: str, headers: Mapping[str, str], scra
 
 
 def _fragment_hashes(href: str, url: str, filename: str) -> dict[str, str]:
-    fragment = urlsplit(href).fragment
+    fragment = href.partition("#")[2]
     if not fragment:
         return {}
     algorithm, _, digest = fragment.partition("=")
@@ -541,8 +577,9 @@ def parse_project_html(body: bytes, url: str, name: str, headers: Mapping[str, s
         href = attributes.get("href")
         if not href:
             raise _fail(url, f"malformed HTML: the link {text[:100]!r} has no href")
+        parts = _absolute(url, href, text[:100] or "a link")
         # PEP 503: the link's text is the filename, and so is the URL's last part.
-        last_part = unquote(urlsplit(urldefrag(href).url).path.rsplit("/", 1)[-1])
+        last_part = unquote(parts.path.rsplit("/", 1)[-1])
         filename = _safe_filename(text or last_part, url)
         metadata = attributes.get("data-core-metadata", attributes.get("data-dist-info-metadata"))
         if metadata is None:

@@ -16,7 +16,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import IO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -55,6 +55,11 @@ class IndexUrls:
     xmlrpc: str
     # Taken out of the URL given, so that no URL shown or stored holds them.
     credentials: tuple[str, str] | None = None
+    # A URL ending in /pypi is read as the original's XML-RPC URL; it may
+    # also be the base URL of a repository named "pypi" (Artifactory's
+    # …/api/pypi/pypi, Nexus's …/repository/pypi): that reading, tried when
+    # the first finds no index (see ``resolve_index``).
+    as_base: IndexUrls | None = None
 
     def project(self, name: str) -> str:
         return f"{self.simple}{name}/"
@@ -83,9 +88,11 @@ def index_urls(url: str) -> IndexUrls:
     parts = parts._replace(netloc=host)
     path = parts.path.rstrip("/")
     last = path.rsplit("/", 1)[-1]
+    as_base = None
     if last == "pypi":
         base = path[: -len("pypi")]
         simple, xmlrpc = base + "simple/", path
+        as_base = (path + "/simple/", path + "/", path + "/pypi")
     elif "simple" in last:
         base = path[: -len(last)]
         simple, xmlrpc = path + "/", base + "pypi"
@@ -96,7 +103,29 @@ def index_urls(url: str) -> IndexUrls:
     def join(part: str) -> str:
         return urlunsplit((parts.scheme, parts.netloc, part if part.startswith("/") else "/" + part, "", ""))
 
-    return IndexUrls(simple=join(simple), base=join(base or "/"), xmlrpc=join(xmlrpc), credentials=credentials)
+    return IndexUrls(
+        simple=join(simple),
+        base=join(base or "/"),
+        xmlrpc=join(xmlrpc),
+        credentials=credentials,
+        as_base=None if as_base is None else IndexUrls(*map(join, as_base), credentials=credentials),
+    )
+
+
+def resolve_index(client: UpstreamClient, urls: IndexUrls) -> IndexUrls:
+    """The reading of the URL given under which the upstream has an index.
+
+    Only a URL ending in /pypi has two (``IndexUrls.as_base``): the index's
+    /simple/ is asked for without its body, and when it is missing, the
+    other reading's. Raises InvalidUpstream naming both when neither has
+    one, and UpstreamUnavailable as ``client.get`` does.
+    """
+    if urls.as_base is None or client.found(urls.simple, accept=ACCEPT):
+        return urls
+    other = replace(urls.as_base, credentials=urls.credentials)
+    if client.found(other.simple, accept=ACCEPT):
+        return other
+    raise InvalidUpstream(f"{urls.simple}: not a package index (HTTP 404), nor is {other.simple} (HTTP 404)")
 
 
 def redact(url: str) -> str:

@@ -5,6 +5,13 @@ is touched, so malformed or unsafe upstream data stops the run with the
 catalog as it was. Applying is resumable: each file is its own transaction,
 blobs already fetched are not fetched again, and a project's serial is
 recorded only once all of it is in.
+
+The one exception is the dependency closure (``with_dependencies``): it is
+read from the metadata of what is mirrored, so each round is planned once
+the round before it is applied. Bad data in a dependency's page stops the
+run with the earlier rounds' projects mirrored (each one whole) and the
+upstream's serial not recorded, so the next run looks at it all again; a dry
+run, which applies nothing, counts the first round only.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from pythonnest.sync.plan import (
     index_urls,
     merge_json_api,
     plan_has_work,
+    resolve_index,
 )
 from pythonnest.sync.report import Reporter, RunSummary, format_bytes
 from pythonnest.sync.scratch import CandidateRows, ScratchIndex
@@ -64,13 +72,13 @@ def run_update(
     InvalidUpstream for an upstream that is not an index or sends malformed
     or unsafe data, UpstreamUnavailable when it cannot be reached, and
     UpdateRunning when another update holds the lock. In each of these cases
-    the catalog is unchanged.
+    the catalog is unchanged, but for the rounds of the dependency closure
+    applied before the round that met the bad data (see the module's doc).
     """
     filters = Filters.from_options(options.filters)
     urls = index_urls(options.url)
     if options.password_file is not None:
         urls = replace(urls, credentials=(_user_for_password_file(urls), _read_password(options.password_file)))
-    summary = RunSummary(url=urls.simple, dry_run=options.dry_run)
     cancel = threading.Event()
     settings = ClientSettings(
         timeout=options.timeout,
@@ -86,6 +94,8 @@ def run_update(
         if lease is not None:
             lease.acquire()
         try:
+            urls = resolve_index(client, urls)
+            summary = RunSummary(url=urls.simple, dry_run=options.dry_run)
             with ThreadPoolExecutor(options.workers, thread_name_prefix="update") as pool, ScratchIndex() as scratch:
                 run = _Run(options, filters, urls, client, store, pool, summary, reporter, lease, scratch)
                 try:
@@ -190,6 +200,12 @@ class _Run:
             spool = self._plan(candidates, gone)
             if options.dry_run or self.summary.interrupted or (options.nocontinue and self.summary.failures):
                 spool.handle.close()
+                if options.dry_run and filters.options.with_dependencies and spool.files:
+                    self.reporter.event(
+                        "info",
+                        "dry run: the dependencies of the files it would fetch are not counted "
+                        "(the closure is read from the metadata of what is mirrored)",
+                    )
                 break
             self.reporter.phase("mirroring", spool.count, spool.files, spool.bytes)
             applier = Applier(
@@ -237,6 +253,11 @@ class _Run:
         """The projects to look at, the projects gone upstream, and the upstream's serial."""
         options, filters, summary = self.options, self.filters, self.summary
         local_names = state.local_project_names()
+        # --package reads the named pages whatever the changelog says: the
+        # changelog names only what changed since the last run, and a project
+        # left out by that run's filters has not changed, yet is wanted now.
+        if options.filters.packages:
+            return self._named_candidates(local_names), [], None
         since = options.serial if options.serial is not None else (self.upstream.last_serial if self.upstream else None)
         changes = None
         if options.xmlrpc and since is not None and not (full and options.serial is None):
@@ -257,8 +278,6 @@ class _Run:
                 candidates.append(Candidate(name, display_name, serial, may_be_gone=True))
             summary.projects_upstream = len(changed)
             return candidates, [], newest
-        if options.filters.packages:
-            return self._named_candidates(local_names), [], None
         root = self.root = fetch_root(self.client, self.urls, self.scratch)
         self._check_root(root, known)
         has_serials = summary.has_serials = root.has_serials
@@ -408,6 +427,11 @@ class _Run:
         except Cancelled:
             self.summary.interrupted = True
             return
+        except InvalidUpstream:
+            raise
+        except Exception as exc:
+            self._unexpected(candidate.name, exc)
+            return
         if self.summary.via_names and page.serial is not None:
             self.summary.has_serials = True
         page = merge_json_api(page, document)
@@ -415,14 +439,20 @@ class _Run:
         if local is not None and local.is_local:
             self.summary.projects_protected += 1
             return
-        plan = diff_project(
-            candidate,
-            page,
-            local,
-            self.filters,
-            display_name=document.display_name if document else "",
-            keep_deleted=self.options.keep_deleted,
-        )
+        try:
+            plan = diff_project(
+                candidate,
+                page,
+                local,
+                self.filters,
+                display_name=document.display_name if document else "",
+                keep_deleted=self.options.keep_deleted,
+            )
+        except InvalidUpstream:
+            raise
+        except Exception as exc:
+            self._unexpected(candidate.name, exc)
+            return
         self.summary.projects_examined += 1
         self.summary.skipped.update(plan.skipped)
         self._keep(spool, plan, local)
@@ -444,6 +474,17 @@ class _Run:
                 state.forget_project(self.upstream, plan.name)
             else:
                 state.record_project(self.upstream, plan.name, plan.serial, self.digest)
+
+    def _unexpected(self, name: str, exc: Exception) -> None:
+        """A project's pages raised what reading them should never raise: a bug, kept to that project.
+
+        The run goes on without it, and fails: the traceback goes to the log,
+        and the next run looks at the project again.
+        """
+        logger.error("%s: reading its pages failed unexpectedly", name, exc_info=exc)
+        self._failure(
+            f"{name}: reading its pages failed unexpectedly ({exc.__class__.__name__}: {exc}); please report it"
+        )
 
     def _failure(self, message: str) -> None:
         self.summary.failures.append(message)
