@@ -55,6 +55,16 @@ def test_dumps_is_canonical_whatever_the_key_order():
         ({"tag": ""}, "bad tag ''"),
         ({"tag": "x" * 101}, "bad tag"),
         ({"tag": "offline\n"}, "bad tag"),
+        # SyncState.peer_instance holds the source's UUID in 36 characters.
+        ({"source_instance": "lab"}, "source_instance 'lab' is not a UUID in canonical form"),
+        ({"source_instance": SOURCE.upper()}, "is not a UUID in canonical form"),
+        ({"source_instance": SOURCE.replace("-", "")}, "is not a UUID in canonical form"),
+        ({"source_instance": f"urn:uuid:{SOURCE}"}, "is not a UUID in canonical form"),
+        ({"source_instance": ["a list"]}, "source_instance list is not a UUID"),
+        ({"created": "yesterday"}, "'yesterday' is not an ISO 8601 time"),
+        ({"created": 1700000000}, "the time is int, not text"),
+        ({"created": "2026-11-27T03:58:43"}, "has no UTC offset"),
+        ({"created": "9999-12-31T23:59:59-01:00"}, "is out of range in UTC"),
     ],
 )
 def test_bad_headers_are_refused_with_a_reason(changes, message):
@@ -88,11 +98,28 @@ def test_bad_tags_name_the_rule(tag):
 
 @pytest.mark.parametrize(
     ("line", "message"),
-    [(b"{not json", "not valid JSON"), (b"\xff\xfe", "not valid JSON"), (b"[1, 2]", "a JSON object was expected")],
+    [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[1, 2]", "a JSON object was expected"),
+        # json.loads raises ValueError and RecursionError for these, not JSONDecodeError.
+        (b'{"serial_to":' + b"7" * 5000 + b"}", r"not valid JSON \(a number of more than 4300 digits\)"),
+        (b"[" * 100_000, r"not valid JSON \(arrays or objects nested more than 16 deep\)"),
+        (b'{"a":' + b"[" * 16 + b"]" * 16 + b"}", r"not valid JSON \(arrays or objects nested more than 16 deep\)"),
+    ],
 )
 def test_loads_names_the_line(line, message):
     with pytest.raises(BundleError, match=f"^manifest line 4: {message}"):
         loads(line, "manifest line 4")
+
+
+def test_a_manifest_line_as_deep_as_allowed_is_read():
+    assert loads(b'{"a":' + b"[" * 15 + b"]" * 15 + b"}", "manifest line 4") == {"a": json.loads(b"[" * 15 + b"]" * 15)}
+
+
+def test_a_time_is_read_with_its_offset():
+    moment = format.check_time("0001-01-01T00:30:00-01:00")
+    assert moment.year == 1 and moment.utcoffset().total_seconds() == -3600
 
 
 def test_signed_message_names_the_format_and_the_digest():

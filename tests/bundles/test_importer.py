@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import resource
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -34,7 +36,7 @@ from tests.bundles.conftest import (
     journal_serials,
 )
 from tests.support.builders import build_wheel
-from tests.support.bundles import flip_byte, read_manifest_lines, rewrite_folder_manifest, sha256_hex
+from tests.support.bundles import flip_byte, manifest_bytes, read_manifest_lines, rewrite_folder_manifest, sha256_hex
 from tests.support.databases import backend
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -358,8 +360,8 @@ def test_a_partial_bundle_by_requirement_leaves_the_other_releases(catalog, tmp_
 # -- checks before anything changes ------------------------------------------------------------------
 
 
-def assert_refused(bundle_path: Path, store, message: str, **options) -> None:
-    """The import fails with one line holding ``message``; catalog, journal and store unchanged."""
+def assert_refused(bundle_path: Path, store, message: str, **options) -> str:
+    """The import fails with one line holding ``message``; catalog, journal and store unchanged. Returns the line."""
     before, serials, blobs = catalog_state(), journal_serials(), store_files(store)
     with pytest.raises(BundleError) as caught:
         import_paths(bundle_path, store, **options)
@@ -368,6 +370,7 @@ def assert_refused(bundle_path: Path, store, message: str, **options) -> None:
     assert catalog_state() == before and journal_serials() == serials
     assert store_files(store) == blobs
     assert staging_files(store) == []
+    return str(caught.value)
 
 
 def test_a_flipped_byte_in_a_blob_is_named(exported, become_another_instance, blob_writes):
@@ -466,6 +469,12 @@ def test_a_manifest_without_its_summary_is_truncated(exported, become_another_in
     assert_refused(bundle.path, become_another_instance(), "manifest: no summary line: the manifest is truncated")
 
 
+def with_counts(summary: dict, **changes) -> dict:
+    """The summary line with ``changes`` to its counts (None leaves a count out)."""
+    counts = {**summary["counts"], **changes}
+    return {**summary, "counts": {name: value for name, value in counts.items() if value is not None}}
+
+
 def first_project_with(**changes):
     """A change of the manifest's lines: its first project record with ``changes``."""
     return lambda lines: [lines[0], {**lines[1], **changes}, *lines[2:]]
@@ -551,6 +560,60 @@ MANIFEST_DAMAGE = {
         lambda lines: [{**lines[0], "selection": "x"}, *lines[1:]],
         "the selection is not an object",
     ),
+    # The tag's row keeps the source instance in 36 characters.
+    "a source instance that is not a UUID": (
+        lambda lines: [{**lines[0], "source_instance": "x" * 40}, *lines[1:]],
+        "source_instance 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' is not a UUID in canonical form",
+    ),
+    "a source instance in braces": (
+        lambda lines: [{**lines[0], "source_instance": "{" + lines[0]["source_instance"] + "}"}, *lines[1:]],
+        "is not a UUID in canonical form",
+    ),
+    "a source instance in capitals": (
+        lambda lines: [{**lines[0], "source_instance": lines[0]["source_instance"].upper()}, *lines[1:]],
+        "is not a UUID in canonical form",
+    ),
+    "a source instance as a number": (
+        lambda lines: [{**lines[0], "source_instance": 12}, *lines[1:]],
+        "source_instance int is not a UUID",
+    ),
+    "a creation time out of range": (
+        lambda lines: [{**lines[0], "created": "0001-01-01T00:00:00+01:00"}, *lines[1:]],
+        "malformed header (the time '0001-01-01T00:00:00+01:00' is out of range in UTC)",
+    ),
+    "nested too deeply": (
+        first_project_with(origin=[[[[[[[[[[[[[[[[["deep"]]]]]]]]]]]]]]]]]),
+        "manifest line 2: not valid JSON (arrays or objects nested more than 16 deep)",
+    ),
+    # docs/bundle-format.md: "The counts must agree with the records", every one of them.
+    "removed projects miscounted": (
+        lambda lines: [*lines[:-1], with_counts(lines[-1], removed_projects=1)],
+        "(removed_projects: 1 in the summary, 0 in the records)",
+    ),
+    "removed projects as false": (
+        lambda lines: [*lines[:-1], with_counts(lines[-1], removed_projects=False)],
+        "(removed_projects: bool in the summary, 0 in the records)",
+    ),
+    "releases miscounted": (
+        lambda lines: [*lines[:-1], with_counts(lines[-1], releases=5)],
+        "(releases: 5 in the summary, 4 in the records)",
+    ),
+    "blobs miscounted": (
+        lambda lines: [*lines[:-1], with_counts(lines[-1], blobs=lines[-1]["counts"]["blobs"] + 1)],
+        "the summary's counts disagree with the records (blobs:",
+    ),
+    "blob bytes miscounted": (
+        lambda lines: [*lines[:-1], with_counts(lines[-1], blob_bytes=lines[-1]["counts"]["blob_bytes"] - 1)],
+        "the summary's counts disagree with the records (blob_bytes:",
+    ),
+    "missing blobs where every blob travels": (
+        lambda lines: [*lines[:-1], with_counts(lines[-1], missing_blobs=1)],
+        "(missing_blobs: 1 in the summary, 0 in the records)",
+    ),
+    "a count left out": (
+        lambda lines: [*lines[:-1], with_counts(lines[-1], releases=None)],
+        "(releases: none in the summary, 4 in the records)",
+    ),
 }
 
 
@@ -582,7 +645,7 @@ FILE_DAMAGE = {
     "negative size": ({"size": -1}, "bad size"),
     "size as text": ({"size": "12"}, "bad size"),
     "size as boolean": ({"size": True}, "bad size"),
-    "bad time": ({"upload_time": "yesterday"}, "malformed file record"),
+    "bad time": ({"upload_time": "yesterday"}, "has a bad upload_time ('yesterday' is not an ISO 8601 time)"),
     "packagetype missing": ({"packagetype": None}, "bad packagetype"),
     "metadata size as text": ({"metadata_size": "12"}, "metadata_size"),
     "metadata size negative": ({"metadata_size": -5}, "metadata_size"),
@@ -590,6 +653,27 @@ FILE_DAMAGE = {
     "a size no database holds": ({"size": 10**30}, "bad size"),
     "upstream_url a list": ({"upstream_url": ["https://x/"]}, "bad upstream_url"),
     "upstream_url too long": ({"upstream_url": "https://x/" + "a" * 2000}, "bad upstream_url"),
+    # Found by a second audit: each passed the checks and failed inside the catalog's transaction,
+    # after the blobs were in place (the widths on PostgreSQL and MariaDB only, the times everywhere).
+    "a time before year 1 in UTC": ({"upload_time": "0001-01-01T00:00:00+01:00"}, "out of range in UTC"),
+    "a time after year 9999 in UTC": ({"upload_time": "9999-12-31T23:30:00-01:00"}, "out of range in UTC"),
+    "a time without its offset": ({"upload_time": "2026-01-01T00:00:00"}, "has no UTC offset"),
+    "a time as a number": ({"upload_time": 1767225600}, "bad upload_time (the time is int, not text)"),
+    # PostgreSQL refuses both ("time zone displacement out of range", "invalid input syntax").
+    "an offset of twenty hours": ({"upload_time": "2026-01-01T00:00:00+20:00"}, "has an offset no time zone has"),
+    "an offset of a fraction of a second": (
+        {"upload_time": "2026-01-01T00:00:00+00:00:30.500000"},
+        "has an offset no time zone has",
+    ),
+    "md5 too long": ({"md5": "a" * 33}, "malformed md5"),
+    "md5 too short": ({"md5": "a" * 31}, "malformed md5"),
+    "blake2_256 too long": ({"blake2_256": "b" * 65}, "malformed blake2_256"),
+    "blake2_256 too short": ({"blake2_256": "b" * 32}, "malformed blake2_256"),
+    "sha256 a number": ({"sha256": 7}, "malformed sha256"),
+    "packagetype too long": ({"packagetype": "bdist_wheel" * 2}, "packagetype is longer than 20 characters"),
+    "python_version too long": ({"python_version": "py3" * 34}, "python_version is longer than 100 characters"),
+    "requires_python too long": ({"requires_python": ">=3" + ",>=3" * 64}, "requires_python is longer than 255"),
+    "a NUL character in a file's field": ({"python_version": "py\x003"}, "a NUL character"),
 }
 
 
@@ -620,6 +704,16 @@ RELEASE_DAMAGE = {
     "version too long": ({"version": "1." + "0" * 120}, "version is longer than 100 characters"),
     # 100 characters, whose canonical form (1.1...1a0) has 101.
     "canonical version too long": ({"version": "1" + ".1" * 49 + "a"}, "the version is too long"),
+    "created before year 1 in UTC": ({"created": "0001-01-01T00:00:00+01:00"}, "bad created time"),
+    "created after year 9999 in UTC": ({"created": "9999-12-31T23:59:59-00:01"}, "out of range in UTC"),
+    "created without its offset": ({"created": "2026-01-01T00:00:00"}, "has no UTC offset"),
+    "created not a time": ({"created": "soon"}, "bad created time ('soon' is not an ISO 8601 time)"),
+    "metadata_version too long": ({"metadata_version": "2.1" * 4}, "metadata_version is longer than 10 characters"),
+    "description_content_type too long": (
+        {"description_content_type": "text/markdown" * 20},
+        "description_content_type is longer than 255 characters",
+    ),
+    "a NUL character in a classifier": ({"classifiers": ["Framework \x00 Django"]}, "a NUL character"),
 }
 
 
@@ -660,6 +754,103 @@ def test_a_release_twice_is_refused(exported, become_another_instance):
     six["releases"][1]["version"] = "1.16"
     rewrite_folder_manifest(bundle.path, lines)
     assert_refused(bundle.path, become_another_instance(), "release 1.16 of six appears twice")
+
+
+def rewrite_manifest_bytes(folder: Path, data: bytes) -> None:
+    """Replace a bundle folder's manifest with bytes no writer of dicts would make, and its digest to match."""
+    (folder / "manifest.jsonl").write_bytes(data)
+    (folder / "manifest.sha256").write_text(sha256_hex(data) + "\n", encoding="ascii")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        # json.loads raises ValueError (not JSONDecodeError) past 4,300 digits, RecursionError when nested deep.
+        (None, "manifest line 1: not valid JSON (a number of more than 4300 digits)"),
+        (b"[" * 100_000, "manifest line 2: not valid JSON (arrays or objects nested more than 16 deep)"),
+        (b'{"type":"project","last_serial":' + b"9" * 5000 + b"}", "manifest line 2: not valid JSON (a number"),
+    ],
+)
+def test_json_that_python_cannot_read_is_refused(exported, become_another_instance, line, message):
+    bundle, _ = exported
+    header, *rest = bundle.manifest.splitlines(keepends=True)
+    serial_to = f'"serial_to":{bundle.plan.header.serial_to},'.encode()
+    if line is None:  # the header's serial, 5,000 digits long
+        header = header.replace(serial_to, b'"serial_to":' + b"1" * 5000 + b",")
+        assert b"1" * 5000 in header
+    else:
+        rest.insert(0, line + b"\n")
+    rewrite_manifest_bytes(bundle.path, b"".join([header, *rest]))
+    assert_refused(bundle.path, become_another_instance(), message)
+
+
+@pytest.mark.parametrize(
+    "place",
+    [
+        lambda project: project["releases"][0].update(summary="PLACE"),
+        lambda project: project["releases"][0].update(classifiers=["PLACE"]),
+        lambda project: project["releases"][0].update(project_urls={"PLACE": "https://example.org"}),
+        lambda project: project["releases"][0]["files"][0].update(requires_python=">=3PLACE"),
+    ],
+)
+def test_a_lone_surrogate_is_refused_before_anything(exported, become_another_instance, place):
+    """JSON's \\ud800 escape makes a string that no database (nor UTF-8) can hold."""
+    bundle, _ = exported
+    lines = read_manifest_lines(bundle.manifest)
+    place(lines[1])
+    data = manifest_bytes(lines)
+    assert data.count(b"PLACE") == 1
+    rewrite_manifest_bytes(bundle.path, data.replace(b"PLACE", b"\\ud800"))
+    assert_refused(bundle.path, become_another_instance(), "manifest line 2: a lone surrogate (not Unicode text) in ")
+
+
+@pytest.fixture
+def small_files_only():
+    """Files of this process may not grow past a size (RLIMIT_FSIZE): a write beyond it fails with EFBIG.
+
+    A real failure of the local disk, which even root meets (a full disk cannot be made in a test).
+    """
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    # Without this, the kernel kills the process instead of failing the write.
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    def limit(size: int) -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, limits[1]))
+
+    yield limit
+    resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+    signal.signal(signal.SIGXFSZ, handler)
+
+
+def test_a_store_that_cannot_take_a_blob_is_named_not_the_bundle(
+    exported, become_another_instance, blob_writes, small_files_only
+):
+    """A full local disk used to read "unreadable or corrupt while reading blob": the operator looked at the bundle."""
+    bundle, _ = exported
+    store = become_another_instance()
+    largest = max(path.stat().st_size for path in (bundle.path / "blobs").iterdir())
+    assert len(bundle.manifest) < largest // 2
+    small_files_only(largest // 2)
+    refusal = assert_refused(bundle.path, store, f"{store.root}: cannot write blob ")
+    assert refusal.endswith(
+        "into the blob store (File too large): a problem of this instance, not of the bundle; the catalog is unchanged"
+    )
+
+
+def test_a_store_that_cannot_place_the_blobs_is_named(exported, become_another_instance):
+    """Moving the verified blobs into place fails (here a file stands where a folder of blobs goes)."""
+    bundle, _ = exported
+    store = become_another_instance()
+    store.root.mkdir()
+    for blob in (bundle.path / "blobs").iterdir():
+        (store.root / blob.name[:2]).write_bytes(b"in the way")
+    before, serials = catalog_state(), journal_serials()
+    with pytest.raises(BundleError) as caught:
+        import_paths(bundle.path, store)
+    assert str(caught.value).startswith(f"{store.root}: cannot move the verified blobs into the blob store (")
+    assert "\n" not in str(caught.value)
+    assert catalog_state() == before and journal_serials() == serials
+    assert staging_files(store) == []
 
 
 def test_a_local_project_is_never_overwritten_by_a_bundle(exported, become_another_instance, data_dir):
@@ -856,7 +1047,7 @@ def test_files_exported_without_their_blob_are_listed_and_answer_404(
     store = become_another_instance()
     settings.PYTHONNEST_BLOB_ROOT = store.root
     summary, _ = import_paths(bundle.path, store)
-    assert summary.missing_blobs == [wheel.filename]
+    assert summary.missing_blobs == [wheel.filename, f"{wheel.filename}.metadata"]
     assert File.objects.filter(filename=wheel.filename).exists()
     url = f"/packages/{wheel.sha256[:2]}/{wheel.sha256[2:4]}/{wheel.sha256[4:]}/{wheel.filename}"
     answer = client.get(url)
@@ -865,13 +1056,34 @@ def test_files_exported_without_their_blob_are_listed_and_answer_404(
 
 
 def test_allow_missing_with_a_surviving_metadata_file_still_imports(catalog, tmp_path, become_another_instance):
-    """Only the wheel's bytes are gone, its .metadata file is still there."""
+    """Only the wheel's bytes are gone, its .metadata file is still there (but travels only with them)."""
     wheel = File.objects.get(filename="six-1.17.0-py2.py3-none-any.whl")
     catalog.delete(wheel.sha256)
     bundle = export_bundle(tmp_path / "b", catalog, allow_missing=True)
     store = become_another_instance()
     summary, _ = import_paths(bundle.path, store)
-    assert summary.missing_blobs == [wheel.filename]
+    assert summary.missing_blobs == [wheel.filename, f"{wheel.filename}.metadata"]
+
+
+def test_a_wheel_that_travels_without_its_metadata_file_is_listed_and_that_file_answers_404(
+    catalog, tmp_path, become_another_instance, client, settings, capsys
+):
+    """The wheel's bytes are there and travel; only its .metadata file is gone from the source's store."""
+    wheel = File.objects.get(filename="six-1.17.0-py2.py3-none-any.whl")
+    catalog.delete(wheel.metadata_sha256)
+    bundle = export_bundle(tmp_path / "b", catalog, allow_missing=True)
+    assert bundle.plan.missing == [f"{wheel.filename}.metadata"]
+    store = become_another_instance()
+    settings.PYTHONNEST_BLOB_ROOT = store.root
+    call_command("import", "--path", str(bundle.path), "--no-progress")
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"1 file(s) came without their content and answer 404 until a later bundle brings it: {wheel.filename}.metadata"
+    )
+    prefix = f"/packages/{wheel.sha256[:2]}/{wheel.sha256[2:4]}/{wheel.sha256[4:]}/{wheel.filename}"
+    assert client.get(prefix).status_code == 200
+    answer = client.get(f"{prefix}.metadata")
+    assert answer.status_code == 404
+    assert b"is known to this index but its content is not on this server" in answer.content
 
 
 def test_a_later_bundle_brings_the_missing_blobs(catalog, tmp_path, become_another_instance, client, settings):
@@ -994,7 +1206,8 @@ def many_files_bundle(folder: Path, count: int) -> Path:
         "last_serial": count, "partial_releases": False, "releases": [release],
     }  # fmt: skip
     header = Header("0f219c07-b9f4-45c6-93dd-4dee38528ae1", "offline", 0, count, "2026-01-01T00:00:00+00:00", None)
-    summary = {"type": "summary", "counts": {"projects": 1, "removed_projects": 0, "releases": 1, "files": count}}
+    counts = {"projects": 1, "removed_projects": 0, "releases": 1, "files": count, "blobs": 0, "blob_bytes": 0}
+    summary = {"type": "summary", "counts": {**counts, "missing_blobs": count}}
     folder.mkdir()
     rewrite_folder_manifest(folder, [header.to_json(), project, summary])
     return folder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -180,12 +181,52 @@ def test_an_archive_among_volumes_is_named(volumes, archive, scratch):
         (b'{"bundle": "x", "volume": 0, "volumes": 2}', "malformed volume.json.*out of range"),
         (b'{"volume": 1, "volumes": 1}', "malformed volume.json"),
         (b"[1]", "malformed volume.json"),
+        # Found by an audit: a TypeError (a list in a set), a list of a trillion numbers, RecursionError.
+        (
+            b'{"bundle": [], "volume": 1, "volumes": 2}',
+            r"malformed volume.json \(the bundle is not named by a sha256\)",
+        ),
+        (
+            b'{"bundle": "' + b"A" * 64 + b'", "volume": 1, "volumes": 2}',
+            "malformed volume.json .the bundle is not named",
+        ),
+        (
+            b'{"bundle": "' + DIGEST.encode() + b'", "volume": 1, "volumes": 1000000000000}',
+            "malformed volume.json .more than 1000000 volumes",
+        ),
+        (
+            b'{"bundle": "' + DIGEST.encode() + b'", "volume": true, "volumes": 2}',
+            "malformed volume.json .volume numbers are not",
+        ),
+        (b"[" * 100_000, r"malformed volume.json \(arrays or objects nested more than 16 deep\)"),
+        (b'{"bundle": "x", "volume": 1, "volumes": ' + b"9" * 5000 + b"}", r"malformed volume.json \(a number of more"),
     ],
 )
 def test_a_malformed_volume_header_is_named(tmp_path, scratch, header, message):
     path = write_tar(tmp_path / "v.001", [Member("volume.json", header), Member("manifest.jsonl", MANIFEST)])
     with pytest.raises(BundleError, match=f"^{path}: {message}"):
         open_bundle([path], scratch)
+
+
+def test_many_missing_volumes_are_counted_and_the_first_named(tmp_path, scratch):
+    header = b'{"bundle": "' + DIGEST.encode() + b'", "volume": 2, "volumes": 100000}'
+    path = write_tar(tmp_path / "v.002", [Member("volume.json", header)])
+    with pytest.raises(BundleError) as caught:
+        open_bundle([path], scratch)
+    assert str(caught.value) == (
+        "volume(s) 1, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 99989 more of 100000 missing: give every volume of the bundle"
+    )
+
+
+def test_volumes_whose_manifest_is_not_the_bundle_they_name_are_refused(tmp_path, scratch):
+    """The volume headers name the bundle by its manifest's sha256: a manifest of another bundle is refused."""
+    paths = write_bundle(ArchiveWriter(tmp_path / "vol.tar", 40_000, "e" * 64, member_plan()), tmp_path)
+    with pytest.raises(BundleError) as caught:
+        open_bundle(paths, scratch)
+    assert str(caught.value).endswith(
+        f"the volumes belong to bundle {'e' * 64}, but manifest.sha256 says {DIGEST}: "
+        "volumes of another bundle, or a forged manifest"
+    )
 
 
 def test_a_corrupt_volume_is_named(volumes, scratch):
@@ -321,6 +362,41 @@ def test_a_subfolder_among_the_blobs_is_refused(folder, scratch):
     (folder / "blobs" / ("0" * 64)).mkdir()
     with pytest.raises(BundleError, match="not a regular file"):
         read_everything(open_bundle([folder], scratch))
+
+
+def test_a_blobs_entry_that_is_a_file_is_refused(folder, scratch):
+    shutil.rmtree(folder / "blobs")
+    (folder / "blobs").write_bytes(b"not a folder")
+    with pytest.raises(BundleError, match=f"^{folder / 'blobs'}: not a folder$"):
+        open_bundle([folder], scratch)
+
+
+@pytest.mark.parametrize("name", ["manifest.sha256", "manifest.sig"])
+def test_a_manifest_member_that_is_a_folder_is_refused(folder, scratch, name):
+    (folder / name).unlink()
+    (folder / name).mkdir()
+    with pytest.raises(BundleError, match=f"^{folder / name}: not a regular file$"):
+        open_bundle([folder], scratch)
+
+
+def test_a_signature_that_is_a_fifo_is_refused(folder, scratch):
+    """Reading a fifo would wait for a writer forever."""
+    (folder / "manifest.sig").unlink()
+    os.mkfifo(folder / "manifest.sig")
+    with pytest.raises(BundleError, match="manifest.sig: not a regular file"):
+        open_bundle([folder], scratch)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+@pytest.mark.parametrize("victim", ["manifest.sha256", "blobs"])
+def test_an_unreadable_file_in_a_folder_is_named(folder, scratch, victim):
+    path = folder / victim
+    path.chmod(0)
+    try:
+        with pytest.raises(BundleError, match=f"^{path}.*: cannot read the bundle \\(Permission denied\\)$"):
+            read_everything(open_bundle([folder], scratch))
+    finally:
+        path.chmod(0o755)
 
 
 def test_a_folder_without_a_digest(folder, scratch):

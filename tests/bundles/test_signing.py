@@ -122,6 +122,9 @@ def test_an_unknown_key_is_named(key_pair, tmp_path):
         b'{"algorithm": "ed25519", "key_id": "a27b518edc07acd5", "signature": "AAAA"}',
         b'{"algorithm": "ed25519", "key_id": "x", "signature": "' + base64.b64encode(bytes(64)) + b'"}',
         b'{"algorithm": "ed25519", "key_id": 7, "signature": "' + base64.b64encode(bytes(64)) + b'"}',
+        # json.loads raises RecursionError and ValueError for these, not JSONDecodeError.
+        b"[" * 100_000,
+        b'{"algorithm": "ed25519", "key_id": ' + b"1" * 5000 + b', "signature": ""}',
     ],
 )
 def test_a_malformed_signature_file_is_one_clear_error(data):

@@ -632,7 +632,7 @@ class TestMissingDownloads:
         assert "3 file(s) exported without their blob" in result.stderr
         expected = served_catalog(world.a)
         imported = succeeds(world.b, "import", "--path", str(target), "--no-progress")
-        assert "2 file(s) came without their content" in imported.stdout
+        assert "3 file(s) came without their content" in imported.stdout
         assert served_catalog(world.b) == expected
         urls = file_urls(world.b, "pn-bundle-lost")
         assert sorted(urls) == ["pn_bundle_lost-1.0-py3-none-any.whl", "pn_bundle_lost-1.0.tar.gz"]

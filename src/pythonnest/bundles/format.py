@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from pythonnest.core.exceptions import BundleError
 from pythonnest.core.models import RELEASE_METADATA_FIELDS  # noqa: F401  (part of the format)
@@ -62,10 +65,43 @@ def dumps(value: dict) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
+# Every JSON value of a bundle nests a few levels (a project, its releases, a
+# release, its files, a file, a value): deeper is hostile, and would exhaust
+# the stack of whatever walks or prints it.
+MAX_NESTING = 16
+
+
+def parse_json(data: bytes) -> object:
+    """``data`` as JSON; raises ValueError naming what is wrong, whatever the bytes.
+
+    Besides JSONDecodeError, json.loads raises ValueError for an integer of
+    more digits than Python converts, and RecursionError for arrays or objects
+    nested deeper than the interpreter's stack: a hostile bundle has both.
+    """
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise
+    except RecursionError as exc:
+        raise ValueError(f"arrays or objects nested more than {MAX_NESTING} deep") from exc
+    except ValueError as exc:
+        raise ValueError(f"a number of more than {sys.get_int_max_str_digits()} digits") from exc
+    level = [value]
+    for _ in range(MAX_NESTING):
+        inner = []
+        for item in level:
+            children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+            inner.extend(child for child in children if isinstance(child, dict | list))
+        if not inner:
+            return value
+        level = inner
+    raise ValueError(f"arrays or objects nested more than {MAX_NESTING} deep")
+
+
 def loads(line: bytes, where: str) -> dict:
     try:
-        value = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        value = parse_json(line)
+    except ValueError as exc:
         raise BundleError(f"{where}: not valid JSON ({exc})") from exc
     if not isinstance(value, dict):
         raise BundleError(f"{where}: a JSON object was expected")
@@ -111,13 +147,14 @@ class Header:
             )
         try:
             header = cls(
-                source_instance=str(value["source_instance"]),
+                source_instance=_instance(value["source_instance"]),
                 tag=str(value["tag"]),
                 serial_from=_integer(value["serial_from"]),
                 serial_to=_integer(value["serial_to"]),
-                created=str(value["created"]),
+                created=value["created"],
                 selection=value.get("selection"),
             )
+            check_time(header.created)
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"manifest: malformed header ({exc})") from exc
         if header.selection is not None and not isinstance(header.selection, dict):
@@ -139,6 +176,48 @@ def _integer(value: object) -> int:
     if not -INTEGER_LIMIT < value < INTEGER_LIMIT:
         raise ValueError(f"{value} is out of range")
     return value
+
+
+def _instance(value: object) -> str:
+    """An instance's UUID in the form export writes (and SyncState.peer_instance holds): 36 characters."""
+    try:
+        canonical = str(uuid.UUID(value)) if isinstance(value, str) else None
+    except ValueError:
+        canonical = None
+    if canonical != value:
+        shown = repr(value[:60]) if isinstance(value, str) else type(value).__name__
+        raise ValueError(f"source_instance {shown} is not a UUID in canonical form")
+    return value
+
+
+# Every time zone is within 14 hours of UTC, in whole minutes. PostgreSQL refuses
+# offsets past 15:59 and fractions of a second; export writes +00:00.
+MAX_UTC_OFFSET = timedelta(hours=14)
+
+
+def check_time(value: object) -> datetime:
+    """An ISO 8601 time with its offset, as export writes; raises ValueError for anything else.
+
+    What the databases would refuse, in the middle of an import: a time that
+    UTC takes out of years 1 to 9999 ("0001-01-01T00:00:00+01:00"), and on
+    PostgreSQL an offset beyond 15:59 or of a fraction of a minute.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"the time is {type(value).__name__}, not text")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value[:60]!r} is not an ISO 8601 time") from None
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ValueError(f"the time {value!r} has no UTC offset")
+    if offset % timedelta(minutes=1) or abs(offset) > MAX_UTC_OFFSET:
+        raise ValueError(f"the time {value!r} has an offset no time zone has")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"the time {value!r} is out of range in UTC") from None
+    return moment
 
 
 def check_tag(tag: str) -> str:

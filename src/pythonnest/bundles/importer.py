@@ -14,6 +14,7 @@ finishes the job. A bundle already imported is a no-op.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import logging
@@ -23,7 +24,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from django.contrib.auth.models import Group
@@ -41,6 +41,7 @@ from pythonnest.bundles.format import (
     SHA256,
     Header,
     check_tag,
+    check_time,
     loads,
 )
 from pythonnest.bundles.index import BundleIndex
@@ -54,7 +55,6 @@ from pythonnest.core.names import is_valid_name
 from pythonnest.storage.local import CHUNK_SIZE, LocalBlobStore, unlink_if_there
 
 logger = logging.getLogger(__name__)
-_HASHED_FIELD = re.compile(r"^[0-9a-f]*\Z")
 # Blobs this large are written in the store's writer thread while the next chunk is read and hashed.
 BACKGROUND_WRITE_SIZE = 4 * 1024 * 1024
 # Blobs this large that lie whole in a file are copied by the kernel, a piece at a time, and
@@ -118,13 +118,11 @@ def _check_file_record(record: dict, project: str, where: str) -> None:
         parsed = parse_filename(filename)
         if parsed.normalized_name != project:
             raise BundleError(f"{where}: file {filename} does not belong to project {project}")
-        if not SHA256.match(record["sha256"]):
+        if not isinstance(record["sha256"], str) or not SHA256.match(record["sha256"]):
             raise BundleError(f"{where}: file {filename} has a malformed sha256")
-        for name in ("md5", "blake2_256", "metadata_sha256"):
-            if not isinstance(record[name], str) or not _HASHED_FIELD.match(record[name]):
+        for name, pattern in _OPTIONAL_DIGESTS.items():
+            if not isinstance(record[name], str) or not pattern.match(record[name]):
                 raise BundleError(f"{where}: file {filename} has a malformed {name}")
-        if record["metadata_sha256"] and not SHA256.match(record["metadata_sha256"]):
-            raise BundleError(f"{where}: file {filename} has a malformed metadata_sha256")
         for name in ("size", "metadata_size"):
             value = record[name]
             if name == "metadata_size" and value is None:
@@ -133,7 +131,10 @@ def _check_file_record(record: dict, project: str, where: str) -> None:
                 raise BundleError(f"{where}: file {filename} has a bad {name}")
         if not isinstance(record["blob_included"], bool):
             raise BundleError(f"{where}: file {filename} has a bad blob_included")
-        datetime.fromisoformat(record["upload_time"])
+        try:
+            check_time(record["upload_time"])
+        except ValueError as exc:
+            raise BundleError(f"{where}: file {filename} has a bad upload_time ({exc})") from exc
         upstream_url = record.get("upstream_url", "")
         if not isinstance(upstream_url, str) or len(upstream_url) > _UPSTREAM_URL_LENGTH:
             raise BundleError(f"{where}: file {filename} has a bad upstream_url")
@@ -166,6 +167,17 @@ _GROUP_NAME_LENGTH = Group._meta.get_field("name").max_length
 _UPSTREAM_URL_LENGTH = File._meta.get_field("upstream_url").max_length
 
 
+def _hex_digest(name: str) -> re.Pattern:
+    """Empty, or a lower-case hex digest exactly as wide as its column (md5 32, blake2_256 and sha256 64)."""
+    return re.compile(rf"^(?:[0-9a-f]{{{File._meta.get_field(name).max_length}}})?\Z")
+
+
+_OPTIONAL_DIGESTS = {name: _hex_digest(name) for name in ("md5", "blake2_256", "metadata_sha256")}
+# PostgreSQL refuses a NUL character in text, and no database (nor the import's
+# index) takes a lone surrogate, which JSON's \ud800 escapes can make.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _check_release_values(release: dict, project: str, where: str) -> None:
     """Types and lengths of a release's metadata, before the database sees them (SQLite would not check)."""
     version = release.get("version")
@@ -188,10 +200,15 @@ def _check_release_values(release: dict, project: str, where: str) -> None:
 
 
 def _check_text(value: object, where: str) -> None:
-    """No NUL character in any text of a record: PostgreSQL refuses them, after the blobs would be in place."""
+    """No NUL character nor lone surrogate in any text of a record.
+
+    The database would refuse them, after the blobs are in place. ``loads`` bounds how deep a record nests.
+    """
     if isinstance(value, str):
-        if "\x00" in value:
-            raise BundleError(f"{where}: a NUL character in {value[:60]!r}")
+        found = _UNSTORABLE.search(value)
+        if found is not None:
+            kind = "a NUL character" if found.group() == "\x00" else "a lone surrogate (not Unicode text)"
+            raise BundleError(f"{where}: {kind} in {value[:60]!r}")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key, where)
@@ -201,7 +218,20 @@ def _check_text(value: object, where: str) -> None:
             _check_text(item, where)
 
 
-def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> str:
+@dataclass
+class _Tally:
+    """What the records hold, for the summary's counts that the index does not keep."""
+
+    releases: int = 0
+    removed_projects: int = 0
+    # The blobs export counted missing: those of included files whose metadata file
+    # was gone for certain, and at most every blob of the files that came without theirs
+    # (the records do not say which of those were in the range, and missing, or older).
+    missing_blobs_least: int = 0
+    missing_blobs_most: int = 0
+
+
+def _check_project_record(record: dict, where: str, facts: ManifestFacts, tally: _Tally) -> str:
     try:
         _check_text(record, where)
         name = record["normalized_name"]
@@ -232,14 +262,23 @@ def _check_project_record(record: dict, where: str, facts: ManifestFacts) -> str
             facts.index.add_release(name, canonical_version(release["version"]))
             if not isinstance(release["yanked"], bool) or not isinstance(release["yanked_reason"], str):
                 raise BundleError(f"{where}: bad yank fields for {name} {release['version']}")
-            datetime.fromisoformat(release["created"])
+            try:
+                check_time(release["created"])
+            except ValueError as exc:
+                raise BundleError(f"{where}: {name} {release['version']}: bad created time ({exc})") from exc
             if not isinstance(release["files"], list) or not all(isinstance(item, dict) for item in release["files"]):
                 raise BundleError(f"{where}: {name} {release['version']}: files must be a list of objects")
+            tally.releases += 1
             for file in release["files"]:
                 _check_file_record(file, name, where)
                 if not facts.index.add_file(file["filename"]):
                     raise BundleError(f"{where}: file {file['filename']} appears twice in the manifest")
-                if file["blob_included"]:
+                metadata_gone = bool(file["metadata_sha256"]) and file["metadata_size"] is None
+                if not file["blob_included"]:
+                    tally.missing_blobs_most += 1 + metadata_gone
+                else:
+                    tally.missing_blobs_least += metadata_gone
+                    tally.missing_blobs_most += metadata_gone
                     facts.index.add_blob(file["sha256"], file["size"], file["filename"])
                     if file["metadata_sha256"] and file["metadata_size"] is not None:
                         facts.index.add_blob(
@@ -282,18 +321,20 @@ def read_manifest(source: BundleSource, options: ImportOptions, index_path: Path
     facts = ManifestFacts(header=header, tag=tag, counts={}, index=BundleIndex(index_path), signed_by=signed_by)
     facts.signature_unchecked = source.signature is not None and signed_by is None
     summary = None
+    tally = _Tally()
     for number, record in records:
         where = f"manifest line {number}"
         if summary is not None:
             raise BundleError(f"{where}: records after the summary")
         kind = record.get("type")
         if kind == RECORD_PROJECT:
-            name = _check_project_record(record, where, facts)
+            name = _check_project_record(record, where, facts, tally)
             removed = False
         elif kind == RECORD_REMOVED_PROJECT:
             name = record.get("normalized_name")
             if not isinstance(name, str) or not is_valid_name(name) or canonicalize_name(name) != name:
                 raise BundleError(f"{where}: {name!r} is not a normalized project name")
+            tally.removed_projects += 1
             removed = True
         elif kind == RECORD_SUMMARY:
             summary = record.get("counts") or {}
@@ -307,10 +348,31 @@ def read_manifest(source: BundleSource, options: ImportOptions, index_path: Path
             raise BundleError(f"{where}: project {name} appears twice in the manifest")
     if summary is None:
         raise BundleError("manifest: no summary line: the manifest is truncated")
-    if summary.get("projects") != facts.index.project_count or summary.get("files") != facts.index.file_count:
-        raise BundleError("manifest: the summary's counts disagree with the records")
+    _check_counts(summary, facts.index, tally)
     facts.counts = summary
     return facts
+
+
+def _check_counts(summary: dict, index: BundleIndex, tally: _Tally) -> None:
+    """Every count of the summary against the records (docs/bundle-format.md: "the counts must agree")."""
+    found = {
+        "projects": (index.project_count, index.project_count),
+        "removed_projects": (tally.removed_projects, tally.removed_projects),
+        "releases": (tally.releases, tally.releases),
+        "files": (index.file_count, index.file_count),
+        "blobs": (index.blob_count, index.blob_count),
+        "blob_bytes": (index.blob_bytes, index.blob_bytes),
+        "missing_blobs": (tally.missing_blobs_least, tally.missing_blobs_most),
+    }
+    for name, (least, most) in found.items():
+        count = summary.get(name)
+        if type(count) is not int or not least <= count <= most:
+            shown = count if type(count) is int else "none" if count is None else type(count).__name__
+            held = least if least == most else f"{least} to {most}"
+            raise BundleError(
+                f"manifest: the summary's counts disagree with the records ({name}: {shown} in the summary, "
+                f"{held} in the records)"
+            )
 
 
 def check_sequence(facts: ManifestFacts, options: ImportOptions) -> None:
@@ -362,9 +424,45 @@ def check_local_conflicts(facts: ManifestFacts) -> None:
         )
 
 
-def _blob_refused(sha256: str, where: str, exc: BaseException) -> BundleError:
+class _UnreadableBundle(Exception):
+    """Reading a blob from the bundle failed (the ``__cause__``), as opposed to writing it into the store."""
+
+
+def _bundle_bytes(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """A blob's bytes as the bundle gives them; a failure to read them becomes _UnreadableBundle."""
+    try:
+        yield from chunks
+    except TAR_ERRORS as exc:
+        raise _UnreadableBundle() from exc
+
+
+_LOCAL_PROBLEM = "a problem of this instance, not of the bundle; the catalog is unchanged"
+# A kernel copy reads the bundle and writes the store in one call: these failures are the store's.
+_STORE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def _blob_refused(
+    sha256: str, where: str, exc: BaseException, store: LocalBlobStore | None, *, kernel_copy: bool = False
+) -> BundleError:
+    """The one line for a blob that could not be staged: damaged, unreadable, or the local store's fault.
+
+    A full or read-only store must not send the operator looking for a bad
+    bundle. Where Python reads the bundle, what fails outside that reading
+    is the store's; in a kernel copy, the error's kind, or its naming a
+    staging file (the only paths there), says so.
+    """
     if isinstance(exc, IntegrityFailure):
         return BundleError(f"{where}: blob {sha256} is damaged: {exc}")
+    if isinstance(exc, _UnreadableBundle):
+        exc = exc.__cause__
+    elif (
+        store is not None
+        and isinstance(exc, OSError)
+        and (not kernel_copy or exc.errno in _STORE_ERRNOS or exc.filename is not None)
+    ):
+        return BundleError(
+            f"{store.root}: cannot write blob {sha256} into the blob store ({exc.strerror or exc}): {_LOCAL_PROBLEM}"
+        )
     return BundleError(f"{where}: unreadable or corrupt while reading blob {sha256} ({exc})")
 
 
@@ -410,7 +508,7 @@ def stage_blobs(
         try:
             staged = future.result()
         except (IntegrityFailure, *TAR_ERRORS) as exc:
-            raise _blob_refused(blob.sha256, blob.where, exc) from exc
+            raise _blob_refused(blob.sha256, blob.where, exc, store, kernel_copy=True) from exc
         finally:
             os.close(blob.fd)
         if staged is not None:
@@ -452,7 +550,7 @@ def stage_blobs(
                 else:
                     # md5 and blake2 come from the manifest; one sync of the store follows.
                     blob = store.stage(
-                        chunks,
+                        _bundle_bytes(chunks),
                         expected_sha256=sha256,
                         expected_size=size,
                         only_sha256=True,
@@ -460,8 +558,8 @@ def stage_blobs(
                         background_write=size >= BACKGROUND_WRITE_SIZE,
                     )
                     index.set_staged(sha256, blob.path_text)
-            except (IntegrityFailure, *TAR_ERRORS) as exc:
-                raise _blob_refused(sha256, where, exc) from exc
+            except (IntegrityFailure, _UnreadableBundle, *TAR_ERRORS) as exc:
+                raise _blob_refused(sha256, where, exc, store) from exc
             on_blob(size)
         for future in list(in_flight):
             settle(future)
@@ -543,13 +641,19 @@ def apply_bundle(
 
 
 def _files_without_blobs(facts: ManifestFacts, store: LocalBlobStore) -> list[str]:
-    """The bundle's files whose bytes this store lacks (exported with --allow-missing)."""
-    return sorted(
-        filename
-        for names in facts.index.filename_batches()
-        for filename, sha256 in File.objects.filter(filename__in=names).values_list("filename", "sha256")
-        if not store.exists(sha256)
-    )
+    """The bundle's files whose bytes this store lacks (exported with --allow-missing).
+
+    A wheel's PEP 658 metadata file the store lacks is named too (``name.whl.metadata``): it answers 404 as well.
+    """
+    missing = []
+    for names in facts.index.filename_batches():
+        rows = File.objects.filter(filename__in=names).values_list("filename", "sha256", "metadata_sha256")
+        for filename, sha256, metadata_sha256 in rows:
+            if not store.exists(sha256):
+                missing.append(filename)
+            if metadata_sha256 and not store.exists(metadata_sha256):
+                missing.append(filename + ".metadata")
+    return sorted(missing)
 
 
 @dataclass(frozen=True)
@@ -600,20 +704,28 @@ def plan_import(facts: ManifestFacts, store: LocalBlobStore) -> ImportPlan:
 
 
 def _store_blobs(facts: ManifestFacts, store: LocalBlobStore, summary: ImportSummary) -> None:
-    """Move every staged blob into place, then make sure all are on disk."""
+    """Move every staged blob into place, then make sure all are on disk.
+
+    Raises BundleError naming the store when it cannot take them; the catalog is unchanged then.
+    """
     try:
-        for batch in facts.index.staged_batches():
-            for sha256, path, size in batch:
-                if store.adopt(path, sha256):
-                    summary.blobs_stored += 1
-                    summary.blob_bytes += size
-    except BaseException:
-        _discard_staged(facts.index)
-        raise
-    # Each staged file is in place now, or was removed because its blob already was.
-    facts.index.clear_staged()
-    # Every blob on disk before the catalog points at any of them.
-    store.sync()
+        try:
+            for batch in facts.index.staged_batches():
+                for sha256, path, size in batch:
+                    if store.adopt(path, sha256):
+                        summary.blobs_stored += 1
+                        summary.blob_bytes += size
+        except BaseException:
+            _discard_staged(facts.index)
+            raise
+        # Each staged file is in place now, or was removed because its blob already was.
+        facts.index.clear_staged()
+        # Every blob on disk before the catalog points at any of them.
+        store.sync()
+    except OSError as exc:
+        raise BundleError(
+            f"{store.root}: cannot move the verified blobs into the blob store ({exc.strerror or exc}): {_LOCAL_PROBLEM}"
+        ) from exc
 
 
 def _restore_missing_blobs(

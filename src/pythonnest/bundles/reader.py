@@ -10,7 +10,6 @@ archive member that is not one of the names the format allows (a path with
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
@@ -26,8 +25,10 @@ from pythonnest.bundles.format import (
     BLOB_MEMBER,
     MANIFEST,
     MANIFEST_DIGEST,
+    SHA256,
     SIGNATURE,
     VOLUME_HEADER,
+    parse_json,
 )
 from pythonnest.core.exceptions import BundleError
 from pythonnest.storage.local import read_range
@@ -38,6 +39,11 @@ MAX_SMALL_MEMBER = 64 * 1024
 # and a bytes join per 10 KiB.
 STREAM_BUFFER = 1024 * 1024
 TAR_ERRORS = (tarfile.TarError, zlib.error, EOFError, OSError)
+# A header claiming more volumes than anyone could give on a command line is hostile,
+# whatever export's --volume-size allows.
+MAX_VOLUMES = 1_000_000
+# Missing volumes named in a refusal; the others are counted.
+VOLUMES_NAMED = 10
 # Members whose data follows their header as it is (not a sparse file's map).
 _CONTIGUOUS_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 
@@ -98,16 +104,31 @@ class DirectorySource(BundleSource):
     def __init__(self, path: Path, scratch: Path) -> None:
         self.path = path
         self.description = str(path)
+        try:
+            self._open(path, scratch)
+        except OSError as exc:
+            raise BundleError(f"{exc.filename or path}: cannot read the bundle ({exc.strerror})") from exc
+
+    def _open(self, path: Path, scratch: Path) -> None:
         for entry in path.iterdir():
             if entry.is_symlink():
                 raise BundleError(f"{entry}: links are not allowed in a bundle")
             if entry.name not in (*MANIFEST_MEMBERS, BLOB_DIRECTORY):
                 raise BundleError(f"{entry}: unexpected entry in the bundle")
+            # A fifo or a device would block or never end; a folder of blobs that is a file cannot be listed.
+            if entry.name == BLOB_DIRECTORY and not entry.is_dir():
+                raise BundleError(f"{entry}: not a folder")
+            if entry.name != BLOB_DIRECTORY and not entry.is_file():
+                raise BundleError(f"{entry}: not a regular file")
         manifest = path / MANIFEST
         if not manifest.is_file():
             raise BundleError(f"{path}: no {MANIFEST}: not a bundle, or an incomplete one")
         self.manifest_path = scratch / MANIFEST
-        shutil.copyfile(manifest, self.manifest_path)
+        try:
+            shutil.copyfile(manifest, self.manifest_path)
+        except OSError as exc:
+            # Reading the bundle or writing the scratch copy: both paths are named.
+            raise BundleError(f"{manifest}: cannot copy it to {self.manifest_path} ({exc.strerror})") from exc
         try:
             self.manifest_digest = _digest_text((path / MANIFEST_DIGEST).read_bytes()[:200], str(path))
         except FileNotFoundError as exc:
@@ -119,16 +140,20 @@ class DirectorySource(BundleSource):
         folder = self.path / BLOB_DIRECTORY
         if not folder.exists():
             return
-        # Streamed in directory order: a sorted list of 150,000 paths took 60 MB.
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
-                    raise BundleError(f"{entry.path}: not a regular file (links are not allowed in a bundle)")
-                match = BLOB_MEMBER.match(f"{BLOB_DIRECTORY}/{entry.name}")
-                if match is None:
-                    raise BundleError(f"{entry.path}: unexpected file among the blobs")
-                with open(entry.path, "rb") as stream:
-                    yield match.group(1), stream, entry.path, _span_of(stream)
+        try:
+            # Streamed in directory order: a sorted list of 150,000 paths took 60 MB.
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+                        raise BundleError(f"{entry.path}: not a regular file (links are not allowed in a bundle)")
+                    match = BLOB_MEMBER.match(f"{BLOB_DIRECTORY}/{entry.name}")
+                    if match is None:
+                        raise BundleError(f"{entry.path}: unexpected file among the blobs")
+                    with open(entry.path, "rb") as stream:
+                        yield match.group(1), stream, entry.path, _span_of(stream)
+        except OSError as exc:
+            # Listing the folder or opening a blob; reading one fails in the importer, which names it.
+            raise BundleError(f"{exc.filename or folder}: cannot read the bundle ({exc.strerror})") from exc
 
 
 def _check_member(member: tarfile.TarInfo, where: str) -> None:
@@ -165,6 +190,8 @@ class ArchiveSource(BundleSource):
 
     def __init__(self, paths: list[Path], scratch: Path) -> None:
         self.scratch = scratch
+        # The sha256 of the manifest, as the volume headers name it (None for a single archive).
+        self.bundle_id: str | None = None
         self.volumes = self._order_volumes(paths)
         self.description = ", ".join(str(path) for path in self.volumes)
         self.manifest_path = scratch / MANIFEST
@@ -185,6 +212,7 @@ class ArchiveSource(BundleSource):
         bundles = {header["bundle"] for header in headers.values()}
         if len(bundles) > 1:
             raise BundleError(f"the volumes given belong to {len(bundles)} different bundles")
+        self.bundle_id = bundles.pop()
         total = next(iter(headers.values()))["volumes"]
         by_index: dict[int, Path] = {}
         for path, header in headers.items():
@@ -193,9 +221,16 @@ class ArchiveSource(BundleSource):
             if header["volume"] in by_index:
                 raise BundleError(f"{path} and {by_index[header['volume']]} are both volume {header['volume']}")
             by_index[header["volume"]] = path
-        missing = [str(index) for index in range(1, total + 1) if index not in by_index]
+        missing = total - len(by_index)
         if missing:
-            raise BundleError(f"volume(s) {', '.join(missing)} of {total} missing: give every volume of the bundle")
+            named = []
+            for index in range(1, total + 1):
+                if len(named) == VOLUMES_NAMED:
+                    break
+                if index not in by_index:
+                    named.append(str(index))
+            more = f" and {missing - len(named)} more" if missing > len(named) else ""
+            raise BundleError(f"volume(s) {', '.join(named)}{more} of {total} missing: give every volume of the bundle")
         return [by_index[index] for index in range(1, total + 1)]
 
     def _volume_header(self, path: Path) -> dict | None:
@@ -209,12 +244,17 @@ class ArchiveSource(BundleSource):
         except TAR_ERRORS as exc:
             raise BundleError(f"{path}: unreadable or corrupt archive ({exc})") from exc
         try:
-            header = json.loads(data)
-            if not (isinstance(header["volume"], int) and isinstance(header["volumes"], int)):
+            header = parse_json(data)
+            numbers = (header["volume"], header["volumes"])
+            if not all(isinstance(number, int) and not isinstance(number, bool) for number in numbers):
                 raise ValueError("volume numbers are not integers")
             if not 1 <= header["volume"] <= header["volumes"]:
                 raise ValueError("volume number out of range")
-            str(header["bundle"])
+            if header["volumes"] > MAX_VOLUMES:
+                raise ValueError(f"more than {MAX_VOLUMES} volumes")
+            # What the writer names a bundle by: the sha256 of its manifest.
+            if not isinstance(header["bundle"], str) or not SHA256.match(header["bundle"]):
+                raise ValueError("the bundle is not named by a sha256")
         except (ValueError, KeyError, TypeError) as exc:
             raise BundleError(f"{path}: malformed {VOLUME_HEADER} ({exc})") from exc
         return header
@@ -257,6 +297,11 @@ class ArchiveSource(BundleSource):
             raise BundleError(f"{self.description}: no {MANIFEST} before the blobs: not a bundle, or a damaged one")
         if digest is None:
             raise BundleError(f"{self.description}: no {MANIFEST_DIGEST}")
+        if self.bundle_id is not None and digest != self.bundle_id:
+            raise BundleError(
+                f"{self.description}: the volumes belong to bundle {self.bundle_id}, "
+                f"but {MANIFEST_DIGEST} says {digest}: volumes of another bundle, or a forged manifest"
+            )
         self.manifest_digest = digest
 
     def blobs(self) -> Iterator[tuple[str, BinaryIO, str, Span | None]]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pythonnest.bundles.format import signed_message
+from pythonnest.bundles.format import parse_json, signed_message
 from pythonnest.core.exceptions import BundleError
 
 # cryptography is imported by the functions that handle a key, not here:
@@ -142,7 +142,7 @@ class Signature:
     @classmethod
     def from_bytes(cls, data: bytes) -> Signature:
         try:
-            body = json.loads(data)
+            body = parse_json(data)
             if body.get("algorithm") != KEY_TYPE:
                 raise ValueError(f"algorithm {body.get('algorithm')!r}")
             key, signature = body["key_id"], base64.b64decode(body["signature"], validate=True)
