@@ -860,6 +860,28 @@ def test_a_local_project_is_never_overwritten_by_a_bundle(exported, become_anoth
     assert_refused(bundle.path, store, "the bundle changes project(s) iniconfig, which are local to this instance")
 
 
+def test_a_removal_of_a_name_local_here_leaves_the_local_project_alone(
+    catalog, tmp_path, become_another_instance, data_dir, capsys, settings
+):
+    # The source deleted its iniconfig; a first export names every project deleted in public.
+    services.remove_project(Project.objects.get(normalized_name="iniconfig"), store=catalog, source="test")
+    bundle = export_bundle(tmp_path / "bundle", catalog)
+    store = become_another_instance()
+    # Here, iniconfig is another project: uploaded on this instance.
+    add_distribution_path(data_dir / "iniconfig-2.0.0.tar.gz", store=store)
+    local_files = set(File.objects.filter(project__normalized_name="iniconfig").values_list("filename", flat=True))
+    settings.PYTHONNEST_BLOB_ROOT = store.root
+    capsys.readouterr()
+    call_command("import", "--path", str(bundle.path), "--no-progress")
+    out = capsys.readouterr().out
+    iniconfig = Project.objects.get(normalized_name="iniconfig")
+    assert iniconfig.origin == Project.Origin.LOCAL
+    assert set(iniconfig.files.values_list("filename", flat=True)) == local_files
+    assert Project.objects.filter(normalized_name="six").exists()
+    assert "0 removed;" in out
+    assert "1 project(s) the bundle removes are local to this instance and were left alone: iniconfig" in out
+
+
 # -- signatures ------------------------------------------------------------------------------------
 
 

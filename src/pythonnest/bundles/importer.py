@@ -409,10 +409,14 @@ def check_sequence(facts: ManifestFacts, options: ImportOptions) -> None:
 
 
 def check_local_conflicts(facts: ManifestFacts) -> None:
-    """Refuse to merge a bundle into projects created here (DESIGN.md invariant 7)."""
+    """Refuse to merge a bundle into projects created here (DESIGN.md invariant 7).
+
+    A removal of such a name is no conflict: the source's project of that
+    name was deleted, and the one here, another project, is left alone.
+    """
     local = sorted(
         name
-        for names in facts.index.project_batches(removed=None)
+        for names in facts.index.project_batches()
         for name in Project.objects.filter(normalized_name__in=names, origin=Project.Origin.LOCAL).values_list(
             "normalized_name", flat=True
         )
@@ -676,7 +680,7 @@ def plan_import(facts: ManifestFacts, store: LocalBlobStore) -> ImportPlan:
         existing += Project.objects.filter(normalized_name__in=names).count()
         files_here += File.objects.filter(project__normalized_name__in=names).count()
     for names in facts.index.project_batches(removed=True):
-        removed += Project.objects.filter(normalized_name__in=names).count()
+        removed += Project.objects.filter(normalized_name__in=names).exclude(origin=Project.Origin.LOCAL).count()
     for names in facts.index.filename_batches():
         files_kept += File.objects.filter(filename__in=names).count()
     releases_new = 0

@@ -42,6 +42,9 @@ class ReplicaCounts:
     files_removed: int = 0
     yanks: int = 0
     metadata_updates: int = 0
+    # Projects local here that the bundle removes: another instance's project of
+    # the same name was deleted, and this one is left alone (DESIGN.md invariant 7).
+    local_left_alone: list = field(default_factory=list)
 
 
 def _group(name: str | None) -> Group | None:
@@ -143,7 +146,9 @@ def _add_file(project: Project, release: Release, record: dict, store: LocalBlob
 
 def remove_project_if_present(name: str, *, store: LocalBlobStore, counts: ReplicaCounts) -> None:
     project = Project.objects.filter(normalized_name=name).first()
-    if project is not None:
+    if project is not None and project.origin == Project.Origin.LOCAL:
+        counts.local_left_alone.append(name)
+    elif project is not None:
         services.remove_project(project, store=store, source=SOURCE)
         counts.projects_removed += 1
 

@@ -117,6 +117,12 @@ class Command(PythonNestCommand):
             f"{counts.projects_removed} removed; {counts.files_added} file(s) added, {counts.files_removed} removed; "
             f"{counts.yanks} yank change(s); {summary.blobs_stored} blob(s) stored ({human_bytes(summary.blob_bytes)})."
         )
+        if counts.local_left_alone:
+            names = counts.local_left_alone
+            shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            self.stdout.write(
+                f"{len(names)} project(s) the bundle removes are local to this instance and were left alone: {shown}"
+            )
         if summary.missing_blobs:
             self.stdout.write(
                 f"{len(summary.missing_blobs)} file(s) came without their content and answer 404 until a later "
