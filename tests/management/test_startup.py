@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from pythonnest import manage
+from tests.support.databases import _admin_connection, backend, ini_text
 from tests.support.server import MANAGE, clean_environment, run_manage
 
 
@@ -160,3 +161,35 @@ def test_a_broken_pipe_of_the_command_s_own_is_not_taken_for_a_closed_output(mon
             manage._run(["pythonnest-manage", "sync-status"], collect=True)
         os.close(reader)
         assert manage._reader_gone(output)
+
+
+@pytest.mark.skipif(backend() != "mysql", reason="a MySQL or MariaDB database's collation")
+def test_syncdb_refuses_a_mariadb_database_that_ignores_case(tmp_path):
+    name = f"pythonnest_ci_{os.getpid()}"
+    admin = _admin_connection("mysql")
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
+        config = tmp_path / "pythonnest.ini"
+        config.write_text(ini_text(str(tmp_path / "data"), name), encoding="utf-8")
+        result = run_manage(config, "syncdb", "--noinput", check=False)
+        assert result.returncode != 0
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, result.stderr
+        assert f"the database {name} uses utf8mb4 with the collation utf8mb4_general_ci" in lines[0]
+        assert f"ALTER DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" in lines[0]
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (name,))
+            assert cursor.fetchone()[0] == 0
+            # As the message says: then syncdb makes the tables.
+            cursor.execute(f"ALTER DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        run_manage(config, "syncdb", "--noinput")
+        with admin.cursor() as cursor:
+            cursor.execute(
+                "SELECT DISTINCT TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (name,)
+            )
+            assert {row[0] for row in cursor.fetchall()} == {"utf8mb4_bin"}
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
