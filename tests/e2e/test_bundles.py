@@ -144,29 +144,27 @@ def bundle_header(paths: list[Path] | Path) -> dict:
     raise AssertionError(f"no manifest in {paths}")
 
 
+def _pip(server: PythonNestServer, verb: str, requirements: list[str], *where: str) -> None:
+    """pip ``verb`` (download or install) of wheels only, from ``server`` alone."""
+    command = [
+        sys.executable, "-m", "pip", verb, "--isolated", "--no-input", "--disable-pip-version-check",
+        "--no-cache-dir", "--no-deps", "--only-binary", ":all:", "--index-url", server.simple_url,
+        *where, *requirements,
+    ]  # fmt: skip
+    result = subprocess.run(command, env=pip_environment(), capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, f"pip {verb} from {server.url} failed:\n{result.stdout}\n{result.stderr}"
+
+
 def pip_download(server: PythonNestServer, requirements: list[str], destination: Path) -> dict[str, str]:
     """What pip downloads from ``server`` for ``requirements``: filename -> sha256."""
     destination.mkdir(parents=True)
-    command = [
-        sys.executable, "-m", "pip", "download", "--isolated", "--no-input", "--disable-pip-version-check",
-        "--no-cache-dir", "--no-deps", "--only-binary", ":all:", "--index-url", server.simple_url,
-        "--dest", str(destination), *requirements,
-    ]  # fmt: skip
-    result = subprocess.run(command, env=pip_environment(), capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, f"pip download from {server.url} failed:\n{result.stdout}\n{result.stderr}"
+    _pip(server, "download", requirements, "--dest", str(destination))
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in destination.iterdir()}
 
 
-def pip_install(server: PythonNestServer, requirements: list[str], target: Path) -> subprocess.CompletedProcess:
+def pip_install(server: PythonNestServer, requirements: list[str], target: Path) -> None:
     """pip installs ``requirements`` from ``server`` into the folder ``target``."""
-    command = [
-        sys.executable, "-m", "pip", "install", "--isolated", "--no-input", "--disable-pip-version-check",
-        "--no-cache-dir", "--no-deps", "--only-binary", ":all:", "--index-url", server.simple_url,
-        "--target", str(target), *requirements,
-    ]  # fmt: skip
-    result = subprocess.run(command, env=pip_environment(), capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, f"pip install from {server.url} failed:\n{result.stdout}\n{result.stderr}"
-    return result
+    _pip(server, "install", requirements, "--target", str(target))
 
 
 # -- the world the tests share -----------------------------------------------------------

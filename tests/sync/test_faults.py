@@ -91,18 +91,23 @@ def test_a_page_listed_but_missing_is_a_failure(catalog, update):
     assert File.objects.filter(project__normalized_name="alpha").exists()
 
 
-def test_a_page_staler_than_the_index_is_fetched_again(catalog, update):
-    catalog.fault("/simple/beta/", "stale")
+STALE_PAGES = pytest.mark.parametrize("page", ["/simple/beta/", "/pypi/beta/json"], ids=["simple", "json-api"])
+
+
+@STALE_PAGES
+def test_a_page_staler_than_the_index_is_fetched_again(catalog, update, page):
+    catalog.fault(page, "stale")
     summary, _ = update(catalog.url)
     assert not summary.failed, summary.failures
-    assert catalog.count("/simple/beta/") == 2
+    assert catalog.count(page) == 2
     assert UpstreamProject.objects.get(normalized_name="beta").last_serial == catalog.projects["beta"].serial
 
 
-def test_a_page_that_stays_stale_is_a_failure(catalog, update):
-    catalog.fault("/simple/beta/", "stale", times=10)
+@STALE_PAGES
+def test_a_page_that_stays_stale_is_a_failure(catalog, update, page):
+    catalog.fault(page, "stale", times=10)
     summary, _ = update(catalog.url)
-    assert summary.failed and "stale page" in summary.failures[0]
+    assert summary.failed and f"{page}: stale page" in summary.failures[0]
     assert not File.objects.filter(project__normalized_name="beta").exists()
 
 
@@ -209,21 +214,6 @@ def test_a_page_that_breaks_the_reader_fails_that_project_only(catalog, update, 
     assert filenames() == sorted(name for name in distributions if not name.startswith("beta-"))
     # The run is not complete: the next one looks at beta again.
     assert Upstream.objects.get().last_serial is None
-
-
-def test_a_json_api_document_staler_than_the_index_is_fetched_again(catalog, update):
-    catalog.fault("/pypi/beta/json", "stale")
-    summary, _ = update(catalog.url)
-    assert not summary.failed, summary.failures
-    assert catalog.count("/pypi/beta/json") == 2
-    assert UpstreamProject.objects.get(normalized_name="beta").last_serial == catalog.projects["beta"].serial
-
-
-def test_a_json_api_document_that_stays_stale_is_a_failure(catalog, update):
-    catalog.fault("/pypi/beta/json", "stale", times=10)
-    summary, _ = update(catalog.url)
-    assert summary.failed and "/pypi/beta/json: stale page" in summary.failures[0]
-    assert not File.objects.filter(project__normalized_name="beta").exists()
 
 
 # -- how long the retries wait ------------------------------------------------------
