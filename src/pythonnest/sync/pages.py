@@ -534,6 +534,10 @@ class _RootParser(_AnchorParser):
             self.scratch.add_project(_project_link(self.url, self._href, text), text, None)
 
 
+# A link with a scheme, a host or characters a plain path does not hold.
+_ABSOLUTE_OR_ODD = re.compile(r"[:\[\]\\]|^//")
+
+
 def _project_link(url: str, href: str, text: str) -> str:
     """The normalized name a root's link is for; raises InvalidUpstream for a link that is no project's.
 
@@ -544,16 +548,29 @@ def _project_link(url: str, href: str, text: str) -> str:
     server, a portal) has links like "Home", "Log in" or "here" that are not:
     it is refused rather than taken for an index of odd projects.
     """
-    parts = _absolute(url, href, text[:100] or "a link")
-    path = parts.path.removesuffix("/index.html").rstrip("/")
-    last_part = unquote(path.rsplit("/", 1)[-1])
-    if not is_valid_name(text) or canonicalize_name(last_part) != canonicalize_name(text):
-        raise _fail(
-            url,
-            f"not a package index: the link {text[:100]!r} to {href[:200]!r} is not a project's "
-            "(PEP 503 links each project's name to its page)",
-        )
-    return canonicalize_name(text)
+    if not is_valid_name(text):
+        raise _not_a_project_link(url, href, text)
+    normalized = canonicalize_name(text)
+    if _ABSOLUTE_OR_ODD.search(href):
+        # A URL with a scheme or a host: parsed, so that a malformed one is named as such.
+        path = _absolute(url, href, text[:100]).path
+    else:
+        # Nearly every root's links ("/simple/name/", "name/"): PyPI's HTML lists
+        # 700,000, and parsing each as a URL would double the time to read it.
+        path = href.partition("#")[0].partition("?")[0]
+    path = path.removesuffix("/index.html").rstrip("/")
+    last_part = path.rsplit("/", 1)[-1]
+    if last_part != text and canonicalize_name(unquote(last_part)) != normalized:
+        raise _not_a_project_link(url, href, text)
+    return normalized
+
+
+def _not_a_project_link(url: str, href: str, text: str) -> InvalidUpstream:
+    return _fail(
+        url,
+        f"not a package index: the link {text[:100]!r} to {href[:200]!r} is not a project's "
+        "(PEP 503 links each project's name to its page)",
+    )
 
 
 def parse_root_html(stream: BinaryIO, url: str, headers: Mapping[str, str], scratch: ScratchIndex) -> RootIndex:
