@@ -192,7 +192,11 @@ def _absolute(page_url: str, href: str, what: str) -> SplitResult:
 def _file_url(page_url: str, href: object, filename: str) -> str:
     if not isinstance(href, str) or not href:
         raise _fail(page_url, f"{filename}: no URL")
-    parts = _absolute(page_url, href, filename)
+    return _http_url(page_url, _absolute(page_url, href, filename), href, filename)
+
+
+def _http_url(page_url: str, parts: SplitResult, href: str, filename: str) -> str:
+    """A file's URL, from its link already made absolute (``_absolute``), without the fragment."""
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise _fail(page_url, f"{filename}: {href[:200]!r} is not an http(s) URL")
     return urlunsplit(parts._replace(fragment=""))
@@ -610,7 +614,7 @@ def parse_project_html(body: bytes, url: str, name: str, headers: Mapping[str, s
         files.append(
             UpstreamFile(
                 filename=filename,
-                url=_file_url(url, href, filename),
+                url=_http_url(url, parts, href, filename),
                 hashes=_fragment_hashes(href, url, filename),
                 requires_python=attributes.get("data-requires-python") or "",
                 yanked=yanked,
