@@ -220,6 +220,12 @@ def check_time(value: object) -> datetime:
     return moment
 
 
+def listed(shown: list[str], total: int) -> str:
+    """``shown`` joined with commas, and how many of ``total`` were left out: "a, b and 3 more"."""
+    more = f" and {total - len(shown)} more" if total > len(shown) else ""
+    return ", ".join(shown) + more
+
+
 def check_tag(tag: str) -> str:
     """Raises BundleError unless ``tag`` is a usable tag name."""
     if not TAG.match(tag):

@@ -42,6 +42,7 @@ from pythonnest.bundles.format import (
     Header,
     check_tag,
     check_time,
+    listed,
     loads,
 )
 from pythonnest.bundles.index import BundleIndex
@@ -569,11 +570,9 @@ def stage_blobs(
             settle(future)
         missing, first = index.missing()
         if missing:
-            named = ", ".join(f"{file} (blob {sha256})" if file else f"blob {sha256}" for file, sha256 in first)
-            more = f" and {missing - len(first)} more" if missing > len(first) else ""
+            named = listed([f"{file} (blob {sha256})" if file else f"blob {sha256}" for file, sha256 in first], missing)
             raise BundleError(
-                f"{missing} blob(s) named in the manifest are not in the bundle: {named}{more}; "
-                "the bundle is incomplete"
+                f"{missing} blob(s) named in the manifest are not in the bundle: {named}; the bundle is incomplete"
             )
     except BaseException:
         # Every lane finishes before what it staged is removed.

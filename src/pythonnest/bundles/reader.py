@@ -10,6 +10,7 @@ archive member that is not one of the names the format allows (a path with
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import stat
@@ -28,6 +29,7 @@ from pythonnest.bundles.format import (
     SHA256,
     SIGNATURE,
     VOLUME_HEADER,
+    listed,
     parse_json,
 )
 from pythonnest.core.exceptions import BundleError
@@ -223,14 +225,9 @@ class ArchiveSource(BundleSource):
             by_index[header["volume"]] = path
         missing = total - len(by_index)
         if missing:
-            named = []
-            for index in range(1, total + 1):
-                if len(named) == VOLUMES_NAMED:
-                    break
-                if index not in by_index:
-                    named.append(str(index))
-            more = f" and {missing - len(named)} more" if missing > len(named) else ""
-            raise BundleError(f"volume(s) {', '.join(named)}{more} of {total} missing: give every volume of the bundle")
+            absent = (str(index) for index in range(1, total + 1) if index not in by_index)
+            named = listed(list(itertools.islice(absent, VOLUMES_NAMED)), missing)
+            raise BundleError(f"volume(s) {named} of {total} missing: give every volume of the bundle")
         return [by_index[index] for index in range(1, total + 1)]
 
     def _volume_header(self, path: Path) -> dict | None:

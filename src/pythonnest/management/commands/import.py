@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from pythonnest.bundles.config import bundle_settings
+from pythonnest.bundles.format import listed
 from pythonnest.bundles.importer import ImportOptions, import_bundle
 from pythonnest.core.exceptions import PythonNestError
 from pythonnest.management.base import PythonNestCommand
@@ -119,9 +120,9 @@ class Command(PythonNestCommand):
         )
         if counts.local_left_alone:
             names = counts.local_left_alone
-            shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
             self.stdout.write(
-                f"{len(names)} project(s) the bundle removes are local to this instance and were left alone: {shown}"
+                f"{len(names)} project(s) the bundle removes are local to this instance and were left alone: "
+                f"{listed(names[:10], len(names))}"
             )
         if summary.missing_blobs:
             self.stdout.write(
